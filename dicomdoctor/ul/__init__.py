@@ -1,0 +1,1 @@
+"""ul layer (see DESIGN.md)."""
