@@ -8,6 +8,9 @@ need_apt=()
 [ -x /usr/bin/storescp ] || need_apt+=(dcmtk)
 command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ] || need_apt+=(orthanc)
 command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
+command -v pdftotext >/dev/null 2>&1 || need_apt+=(poppler-utils)   # PDF report tests read the text back
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
+fc-list 2>/dev/null | grep -qi "wqy\|noto.*cjk" || need_apt+=(fonts-wqy-microhei)  # --lang zh in PDFs
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   # tshark asks whether non-root users may capture; answer "no" without a prompt.
