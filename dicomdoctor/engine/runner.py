@@ -1,0 +1,274 @@
+"""Runs a playbook: per target, its checks one after another; targets concurrently. Produces a `model.Report`.
+
+The runner is where "a check never stops the run" (STYLE.md 8) is enforced: a check that raises, hangs or
+returns nonsense becomes a finding with status `error` and the reason, and the next check runs. A check whose
+dependency did not pass is `skip`, saying which one. Within a target the checks run sequentially, which is
+also the politeness rule of DESIGN.md (one association at a time per target); across targets they run
+concurrently under a semaphore, so one dead target costs only its own timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Sequence
+
+from ..errors import BadInput
+from ..net.trace import Trace
+from ..target import Target
+from . import model, registry
+from .context import CheckContext, CheckResult, RunOptions, TargetState, errored, skipped
+from .model import Status
+from .playbook import CheckRef, Playbook
+
+# How long a cancelled (timed-out) check gets to clean up (close its socket) before we move on without it.
+_CANCEL_GRACE = 1.0
+_BLOCKED_WORDS = {Status.FAIL: "failed", Status.ERROR: "could not run", Status.SKIP: "was skipped"}
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """Progress for live views (the TUI): `target-start`, `check-start`, `finding`, `target-done`."""
+
+    kind: str
+    target: str
+    check: str | None = None
+    finding: model.Finding | None = None
+    result: model.TargetResult | None = None
+
+
+EventSink = Callable[[RunEvent], None]
+
+
+@dataclass(frozen=True)
+class _Step:
+    spec: registry.CheckSpec
+    params: dict[str, Any]
+    blockers: tuple[str, ...]  # in-run checks that must have passed (or warned) for this one to run
+
+
+# ------------------------------------------------------------------------------------------------ plan
+
+def plan(checks: Sequence[CheckRef]) -> list[_Step]:
+    """Order the checks: playbook order, except that an in-run dependency listed later is moved before
+    the check needing it. Dependencies count only when they are in this run, but they are followed
+    *through* checks that are not: quick.yaml runs net.reachable and dimse.echo; dimse.echo depends on
+    assoc.ae-title, which depends on net.reachable, so dimse.echo is skipped when the port is closed."""
+    by_id = {ref.id: ref for ref in checks}
+    specs = {ref.id: registry.get_check(ref.id) for ref in checks}
+
+    def blockers(check_id: str) -> tuple[str, ...]:
+        found: list[str] = []
+        seen: set[str] = set()
+        stack = list(specs[check_id].depends)
+        while stack:
+            dep = stack.pop(0)
+            if dep in seen:
+                continue
+            seen.add(dep)
+            if dep in by_id:
+                found.append(dep)  # its own dependencies are handled by its own skip
+            else:
+                try:
+                    stack.extend(registry.get_check(dep).depends)
+                except BadInput:
+                    pass  # a dependency on a check that does not exist yet: nothing to wait for
+        return tuple(found)
+
+    deps = {ref.id: blockers(ref.id) for ref in checks}
+    ordered: list[CheckRef] = []
+    placed: set[str] = set()
+    visiting: set[str] = set()
+
+    def place(ref: CheckRef) -> None:
+        if ref.id in placed or ref.id in visiting:  # a cycle keeps playbook order
+            return
+        visiting.add(ref.id)
+        for dep in deps[ref.id]:
+            place(by_id[dep])
+        visiting.discard(ref.id)
+        placed.add(ref.id)
+        ordered.append(ref)
+
+    for ref in checks:
+        place(ref)
+    return [_Step(specs[ref.id], {**specs[ref.id].params, **ref.params}, deps[ref.id]) for ref in ordered]
+
+
+# ------------------------------------------------------------------------------------- knowledge base
+
+def _load_kb(lang: str) -> Any:
+    try:
+        from .kb import load_kb
+    except ImportError:  # the knowledge base module is optional for the runner (titles fall back)
+        return None
+    return load_kb(lang)
+
+
+def _title(kb: Any, spec: registry.CheckSpec, lang: str) -> str:
+    if kb is not None:
+        try:
+            title = kb.check_title(spec.id, lang)
+            if title:
+                return str(title)
+        except Exception:  # a check without a KB file still gets a finding
+            pass
+    return spec.title or spec.id
+
+
+def _cause(kb: Any, cause_id: str, lang: str) -> model.Cause:
+    if kb is not None:
+        try:
+            cause = kb.cause(cause_id, lang)
+            if isinstance(cause, model.Cause):
+                return cause
+        except Exception:  # an id the KB does not know yet must not lose the finding
+            pass
+    return model.Cause(id=cause_id, title=cause_id)
+
+
+# ------------------------------------------------------------------------------------------ one check
+
+async def _call(step: _Step, ctx: CheckContext, deadline: float) -> CheckResult:
+    """Run one check to a CheckResult, whatever it does."""
+    try:
+        task = asyncio.ensure_future(step.spec.func(ctx))
+    except Exception as exc:  # not a coroutine function, wrong signature...
+        return _from_exception(exc)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=deadline)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        # Let it close its sockets; a check that swallows cancellation is abandoned, not awaited forever.
+        await asyncio.wait({task}, timeout=_CANCEL_GRACE)
+        if not task.done():
+            task.add_done_callback(_consume)
+        return errored(f"check timed out after {deadline:g} s", timeout_s=deadline)
+    if task.cancelled():
+        return errored("check was cancelled")
+    raised = task.exception()
+    if raised is not None:
+        return _from_exception(raised)
+    result = task.result()
+    if not isinstance(result, CheckResult):
+        return errored(f"check returned {type(result).__name__}, not a CheckResult")
+    return result
+
+
+def _consume(task: "asyncio.Future[Any]") -> None:
+    if not task.cancelled():
+        task.exception()  # mark retrieved: no "exception was never retrieved" noise
+
+
+def _from_exception(exc: BaseException) -> CheckResult:
+    evidence: dict[str, Any] = {"exception": type(exc).__name__}
+    if os.environ.get("DICOMDOCTOR_DEBUG"):
+        evidence["traceback"] = "".join(traceback.format_exception(exc))
+    text = str(exc)
+    return errored(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, **evidence)
+
+
+# ------------------------------------------------------------------------------------------ one target
+
+async def _run_target(target: Target, steps: list[_Step], options: RunOptions, kb: Any,
+                      emit: EventSink) -> tuple[model.TargetResult, list[model.Finding]]:
+    emit(RunEvent("target-start", target.id))
+    trace = Trace()
+    state = TargetState()
+    results: dict[str, CheckResult] = {}
+    findings: list[model.Finding] = []
+    for step in steps:
+        spec = step.spec
+        emit(RunEvent("check-start", target.id, spec.id))
+        started = time.perf_counter()
+        blocked = next((d for d in step.blockers if d in results and not results[d].ok), None)
+        if blocked is not None:
+            # Name the root: "skipped: net.reachable failed" says more than "assoc.ae-title was skipped".
+            # (A blocking skip always carries `blocked_by`: see CheckResult.ok.)
+            root = results[blocked].evidence.get("blocked_by", blocked)
+            if root not in results:
+                root = blocked
+            result = skipped(f"skipped: {root} {_BLOCKED_WORDS.get(results[root].status, 'did not pass')}",
+                             blocked_by=root)
+        else:
+            ctx = CheckContext(target=target, params=copy.deepcopy(step.params), options=options,
+                               results=dict(results), trace=trace, state=state)
+            result = await _call(step, ctx, max(spec.timeout, options.check_budget()))
+        results[spec.id] = result
+        finding = model.Finding(
+            target=target.id, check=spec.id, title=_title(kb, spec, options.lang), status=result.status,
+            summary=result.summary, evidence=dict(result.evidence),
+            causes=tuple(_cause(kb, c, options.lang) for c in dict.fromkeys(result.causes))
+            + tuple(result.extra_causes),
+            duration_ms=(time.perf_counter() - started) * 1000.0)
+        findings.append(finding)
+        emit(RunEvent("finding", target.id, spec.id, finding=finding))
+    target_result = model.TargetResult(
+        id=target.id, host=target.host, port=target.port, called_ae=target.called_ae,
+        calling_ae=target.calling_ae, tls=target.tls is not None,
+        verdict=model.worst([f.status for f in findings]), peer=state.peer or model.PeerInfo(),
+        trace=tuple(trace.entries))
+    emit(RunEvent("target-done", target.id, result=target_result))
+    return target_result, findings
+
+
+# ------------------------------------------------------------------------------------------ the run
+
+async def run_playbook(playbook: Playbook, targets: Iterable[Target] | None = None,
+                       options: RunOptions | None = None, *, kb: Any = None,
+                       on_event: EventSink | None = None) -> model.Report:
+    """Run `playbook` against `targets` (default: the playbook's own) and return the report.
+
+    `kb`: a loaded knowledge base (default: `engine.kb.load_kb(options.lang)`). `on_event`: progress
+    callback, called in the event loop; it must be quick (post a message, do not render).
+    """
+    from .. import __version__
+
+    options = options or RunOptions()
+    target_list = list(playbook.targets if targets is None else targets)
+    if not target_list:
+        raise BadInput(f"playbook {playbook.name} has no target to check")
+    steps = plan(playbook.checks)
+    if kb is None:
+        kb = _load_kb(options.lang)
+
+    def emit(event: RunEvent) -> None:
+        if on_event is not None:
+            try:
+                on_event(event)
+            except Exception:  # a broken progress view must not lose the diagnosis
+                pass
+
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    started = time.perf_counter()
+    semaphore = asyncio.Semaphore(max(1, options.concurrency))
+
+    async def one(target: Target) -> tuple[model.TargetResult, list[model.Finding]]:
+        async with semaphore:
+            return await _run_target(target, steps, options, kb, emit)
+
+    outcomes = await asyncio.gather(*(one(t) for t in target_list))
+    findings = [f for _, fs in outcomes for f in fs]
+    return model.Report(
+        playbook=playbook.name,
+        verdict=model.worst([f.status for f in findings]),
+        duration_ms=(time.perf_counter() - started) * 1000.0,
+        targets=tuple(tr for tr, _ in outcomes),
+        findings=tuple(findings),
+        tool_version=__version__,
+        started_at=started_at,
+    )
+
+
+def run(playbook: Playbook, targets: Iterable[Target] | None = None, options: RunOptions | None = None,
+        *, kb: Any = None, on_event: EventSink | None = None) -> model.Report:
+    """Synchronous wrapper of `run_playbook` (one event loop for the whole run)."""
+    return asyncio.run(run_playbook(playbook, targets, options, kb=kb, on_event=on_event))
