@@ -135,16 +135,34 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--playbook", default="standard", metavar="NAME|FILE")
     _common(t)
 
-    sim = sub.add_parser("simulate", help="a fault-injecting SCP on loopback",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
-    sim.add_argument("--port", type=int, default=11112)
-    sim.add_argument("--aet", default="SIMULATOR")
-    sim.add_argument("--fault", action="append", default=[], metavar="F", help="see the list below")
-    sim.add_argument("--storage", default=None, metavar="DIR", help="keep received instances in DIR")
-    sim.add_argument("--seed", type=int, default=0, metavar="N", help="number of synthetic instances it holds")
+    from .sim.faults import faults_help  # the fault table only: no asyncio or pydicom at start-up
 
-    demo = sub.add_parser("demo", help="run the doctor against the built-in simulator")
+    sim = sub.add_parser("simulate", help="a fault-injecting SCP on loopback",
+                         description="A DICOM SCP (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET) that breaks on\n"
+                                     "purpose, to try the doctor or any DICOM tool against a known fault.\n"
+                                     "Serves until Ctrl-C.",
+                         epilog=faults_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sim.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1, loopback only; anything else warns)")
+    sim.add_argument("--port", type=int, default=11112, help="TCP port (default 11112; 0 = any free port)")
+    sim.add_argument("--aet", default="SIMULATOR", help="its AE title (default SIMULATOR)")
+    sim.add_argument("--fault", action="append", default=[], metavar="F", help="a fault (see below); repeatable")
+    sim.add_argument("--storage", default=None, metavar="DIR",
+                     help="keep instances as files in DIR (and load those already there); default: memory")
+    sim.add_argument("--seed", type=int, default=0, metavar="N",
+                     help="preload N synthetic instances (synthetic patients DOE^SYNTHETICn, IDs SIM0001...)")
+    sim.add_argument("--move-dest", action="append", default=[], metavar="AE=HOST:PORT", dest="move_dest",
+                     help="a C-MOVE destination; repeatable. Unknown destinations get 0xA801, except the "
+                          "calling AE itself, which is reached at the caller's address on port 11113 "
+                          "(or 104) as a last resort")
+
+    demo = sub.add_parser("demo", help="run the doctor against the built-in simulator",
+                          description="Starts several simulated PACS on free loopback ports, each broken in "
+                                      "a different way (plus a healthy one), and runs the standard playbook "
+                                      "against all of them at once. Opens the TUI on a terminal, else prints "
+                                      "the report.",
+                          epilog="exit code: 0 when the demo ran (its findings are meant to fail; the "
+                                 "report's verdict is not the exit code), 3 when the demo itself could not run.")
     demo.add_argument("--format", choices=FORMATS, default=None)
     demo.add_argument("-o", "--output", metavar="FILE")
     demo.add_argument("--lang", choices=("en", "zh"), default="en")
