@@ -1,0 +1,64 @@
+"""Judgement of who the peer is (peer.identity), from the implementation items of its A-ASSOCIATE-AC.
+
+Products built on a toolkit report the toolkit (Orthanc 1.10 says OFFIS_DCMTK_367), so the guess names the
+toolkit first and the products known to embed it. The mapping is data: the knowledge base's products table
+(`kb.identify_product`), so a PACS admin can add their vendor without touching Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import CheckContext, CheckResult, passed, warned
+from ..model import PeerInfo
+from ..registry import check
+from .assoc import association_facts
+
+
+def identify(uid: str | None, version: str | None) -> dict[str, Any] | None:
+    """The knowledge base's product guess, as plain values; None when it knows nothing."""
+    try:
+        from .. import kb
+    except ImportError:  # the knowledge base is optional for this check: the raw items are the evidence
+        return None
+    finder = getattr(kb, "identify_product", None)
+    if finder is None:
+        return None
+    guess = finder(uid, version)
+    if guess is None:
+        return None
+    if isinstance(guess, dict):
+        return guess
+    to_json = getattr(guess, "to_json_dict", None)
+    if callable(to_json):
+        return dict(to_json())
+    fields = getattr(guess, "__dataclass_fields__", None)
+    if fields:
+        return {name: getattr(guess, name) for name in fields}
+    return {"name": str(guess)}
+
+
+def _product_text(product: dict[str, Any] | None) -> str:
+    if not product:
+        return ""
+    name = product.get("name") or product.get("product") or product.get("toolkit") or ""
+    note = product.get("note") or product.get("summary") or ""
+    return f"{name}{f' ({note})' if note else ''}" if name else ""
+
+
+@check("peer.identity", depends=("assoc.ae-title",), title="Peer identity", timeout=60.0)
+async def identity(ctx: CheckContext) -> CheckResult:
+    first = await association_facts(ctx)
+    uid, version = first.implementation_class_uid, first.implementation_version_name
+    ctx.set_peer(PeerInfo(uid, version, first.peer_max_pdu))
+    product = identify(uid, version)
+    ev: dict[str, Any] = {"implementation_class_uid": uid, "implementation_version_name": version,
+                          "product": product}
+    if not uid:
+        return warned("the peer's A-ASSOCIATE-AC has no implementation class UID (PS3.7 D.3.3.2 requires "
+                      "one): we cannot tell what software it is", ("malformed-pdu",), **ev)
+    who = _product_text(product)
+    named = f"{uid}" + (f" / {version}" if version else "")
+    if who:
+        return passed(f"the peer identifies as {named}: {who}", **ev)
+    return passed(f"the peer identifies as {named} (not a product we know)", **ev)
