@@ -1,0 +1,180 @@
+"""The trace: every PDU sent and received, as values (STYLE.md #7). The TUI, the reports and `-v` read it.
+
+Association PDUs are one entry each with a one-line summary ("A-ASSOCIATE-RQ DICOMDOCTOR -> PACS, 3
+contexts, max PDU 16384"). P-DATA-TF is summarised per DIMSE *message*, not per PDU: a 100 MB C-STORE is one
+entry ("C-STORE-RQ #7 CTImageStorage 1.2.3..., data set 524,288 bytes in 33 PDUs"), so the trace stays small.
+It is also capped (`max_entries`); entries past the cap are counted in `dropped`.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+SENT = "sent"
+RECV = "recv"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEntry:
+    """`t`: seconds since the trace started (monotonic). `pdu_type`: "A-ASSOCIATE-RQ", ..., "P-DATA-TF", or
+    "TRANSPORT" / "NOTE" for events that are not PDUs (connected, closed, timeout, violation). `length`: bytes
+    on the wire (all PDUs of a message for P-DATA). `pdu`: the decoded PDU for association PDUs, the decoded
+    DIMSE message (dimse.messages) for P-DATA entries, None for notes."""
+
+    t: float
+    direction: str
+    pdu_type: str
+    summary: str
+    length: int
+    pdu: Any = None
+
+    def line(self) -> str:
+        arrow = ">>" if self.direction == SENT else ("<<" if self.direction == RECV else "--")
+        return f"{self.t * 1000:9.1f} ms {arrow} {self.summary}"
+
+
+@dataclass
+class Trace:
+    max_entries: int = 5000
+    entries: list[TraceEntry] = field(default_factory=list)
+    dropped: int = 0
+    started_wall: float = field(default_factory=time.time)
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def add(self, direction: str, pdu_type: str, summary: str, length: int = 0, pdu: Any = None) -> None:
+        if len(self.entries) >= self.max_entries:
+            self.dropped += 1
+            return
+        self.entries.append(TraceEntry(self.now(), direction, pdu_type, summary, length, pdu))
+
+    def pdu(self, direction: str, pdu: Any, length: int) -> None:
+        self.add(direction, pdu_name(pdu), summarize_pdu(pdu), length, pdu)
+
+    def message(self, direction: str, message: Any, length: int, pdus: int, dataset_bytes: int | None,
+                context_id: int | None = None) -> None:
+        self.add(direction, "P-DATA-TF", summarize_message(message, dataset_bytes, pdus, context_id), length,
+                 message)
+
+    def note(self, text: str, direction: str = "note") -> None:
+        self.add(direction, "NOTE", text, 0, None)
+
+    def __iter__(self) -> Iterator[TraceEntry]:
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lines(self) -> list[str]:
+        out = [e.line() for e in self.entries]
+        if self.dropped:
+            out.append(f"... {self.dropped} more entries not kept")
+        return out
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """JSON-friendly view (no PDU objects)."""
+        return [{"t_ms": round(e.t * 1000, 3), "direction": e.direction, "pdu_type": e.pdu_type,
+                 "summary": e.summary, "length": e.length} for e in self.entries]
+
+
+# ------------------------------------------------------------------------------------------- summaries
+
+_PDU_NAMES = {0x01: "A-ASSOCIATE-RQ", 0x02: "A-ASSOCIATE-AC", 0x03: "A-ASSOCIATE-RJ", 0x04: "P-DATA-TF",
+              0x05: "A-RELEASE-RQ", 0x06: "A-RELEASE-RP", 0x07: "A-ABORT"}
+
+
+def pdu_name(pdu: Any) -> str:
+    return _PDU_NAMES.get(getattr(pdu, "pdu_type", -1), type(pdu).__name__)
+
+
+@lru_cache(maxsize=512)
+def _uid_name(uid: str | None) -> str:
+    if not uid:
+        return "?"
+    try:
+        from pydicom.uid import UID
+        name = UID(uid).keyword
+        return name or uid
+    except Exception:
+        return uid
+
+
+def summarize_pdu(pdu: Any) -> str:
+    name = pdu_name(pdu)
+    t = getattr(pdu, "pdu_type", None)
+    if t in (0x01, 0x02):
+        ui = getattr(pdu, "user_information", None)
+        max_pdu = getattr(ui, "max_length", None) if ui else None
+        pcs = getattr(pdu, "presentation_contexts", ())
+        text = f"{name} {pdu.calling_ae} -> {pdu.called_ae}, "
+        if t == 0x01:
+            text += f"{len(pcs)} context{'s' if len(pcs) != 1 else ''}"
+        else:
+            ok = sum(1 for pc in pcs if getattr(pc, "result", 1) == 0)
+            text += f"{ok} of {len(pcs)} contexts accepted"
+        text += f", max PDU {max_pdu if max_pdu is not None else 'absent'}"
+        if ui is not None and getattr(ui, "implementation_version_name", None):
+            text += f", {ui.implementation_version_name}"
+        roles = getattr(ui, "role_selections", ()) if ui else ()
+        if roles:
+            text += f", {len(roles)} role selection{'s' if len(roles) != 1 else ''}"
+        return text
+    if t == 0x03:
+        describe = getattr(pdu, "describe", None)
+        detail = describe() if callable(describe) else f"result {pdu.result} source {pdu.source} reason {pdu.reason}"
+        return f"{name} {detail} ({pdu.result}/{pdu.source}/{pdu.reason})"
+    if t == 0x07:
+        src = getattr(pdu, "source_name", pdu.source)
+        reason = getattr(pdu, "reason_name", pdu.reason)
+        return f"{name} from {src}: {reason} ({pdu.source}/{pdu.reason})"
+    if t == 0x04:
+        pdvs = getattr(pdu, "pdvs", ())
+        return f"{name} {len(pdvs)} PDV(s), {sum(len(p.data) for p in pdvs)} bytes"
+    return name
+
+
+def summarize_message(message: Any, dataset_bytes: int | None, pdus: int, context_id: int | None = None) -> str:
+    """"C-STORE-RQ #3 CTImageStorage 1.2.3.4, data set 524,288 bytes in 33 PDUs"."""
+    name = getattr(message, "name", None) or type(message).__name__
+    parts = [name]
+    mid = getattr(message, "message_id", None)
+    if mid is None:
+        mid = getattr(message, "message_id_being_responded_to", None)
+    if mid is not None:
+        parts.append(f"#{mid}")
+    sop_class = getattr(message, "affected_sop_class_uid", None)
+    if sop_class:
+        parts.append(_uid_name(sop_class))
+    inst = getattr(message, "affected_sop_instance_uid", None)
+    if inst and name.startswith("C-STORE-RQ"):
+        parts.append(inst)
+    status = getattr(message, "status", None)
+    if status is not None and getattr(message, "IS_RESPONSE", False):
+        parts.append(f"status 0x{status:04X}")
+        try:
+            parts.append(f"({message.category})")
+        except Exception:
+            pass
+    dest = getattr(message, "move_destination", None)
+    if dest:
+        parts.append(f"to {dest}")
+    counts = [getattr(message, f"number_of_{k}_suboperations", None)
+              for k in ("remaining", "completed", "failed", "warning")]
+    if any(c is not None for c in counts):
+        parts.append("sub-ops " + "/".join("-" if c is None else str(c) for c in counts) + " (rem/ok/fail/warn)")
+    comment = getattr(message, "error_comment", None)
+    if comment:
+        parts.append(f"comment {comment!r}")
+    text = " ".join(parts)
+    if dataset_bytes is not None:
+        text += f", data set {dataset_bytes:,} bytes"
+    if pdus > 1:
+        text += f" in {pdus} PDUs"
+    if context_id is not None:
+        text += f" [pc {context_id}]"
+    return text
