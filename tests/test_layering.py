@@ -20,6 +20,7 @@ ALLOWED = {
     "report": {"engine"},
     "capture": {"ul", "dimse", "engine", "report"},
     "sim": {"ul", "dimse", "net"},
+    "tui": {"engine", "report", "commands"},
 }
 
 

@@ -169,7 +169,7 @@ def verdict_line(report: Report, lang: str = "en") -> str:
     phrase = counts_phrase(report.summary, lang)
     if len(report.targets) > 1:
         phrase += " " + lb["across"].format(n=len(report.targets))
-    return f"{lb['verdict']}: {report.verdict.upper()} — {phrase} {lb['in']} {report.duration_ms / 1000:.2f} s"
+    return f"{lb['verdict']}: {report.verdict.upper()} — {phrase} {lb['in']} {fmt_duration(report.duration_ms)}"
 
 
 def peer_phrase(target: TargetResult, lang: str = "en") -> str:
