@@ -127,7 +127,8 @@ def emit(report: "Report", args: argparse.Namespace) -> int:
 
     fmt = getattr(args, "format", None) or "text"
     output = getattr(args, "output", None)
-    color = not getattr(args, "no_color", False) and output is None and sys.stdout.isatty()
+    # None lets the renderer decide (NO_COLOR / FORCE_COLOR / a terminal); a file never gets colour codes.
+    color = False if getattr(args, "no_color", False) or output else None
     data = render(report, fmt, lang=getattr(args, "lang", "en") or "en",
                   show_phi=bool(getattr(args, "show_phi", False)), color=color,
                   trace=bool(getattr(args, "trace", False)))

@@ -14,6 +14,7 @@ import copy
 import os
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Sequence
@@ -29,6 +30,12 @@ from .playbook import CheckRef, Playbook
 # How long a cancelled (timed-out) check gets to clean up (close its socket) before we move on without it.
 _CANCEL_GRACE = 1.0
 _BLOCKED_WORDS = {Status.FAIL: "failed", Status.ERROR: "could not run", Status.SKIP: "was skipped"}
+# File descriptors a target may hold at once (probe socket, association, TLS probe, move listener...) and
+# those kept back for everything else; see _fd_budget.
+_FDS_PER_TARGET = 4
+_FDS_RESERVED = 64
+# Threads of the run's default executor (name resolution, blocking TLS probes) at most.
+_MAX_RESOLVER_THREADS = 64
 
 
 @dataclass(frozen=True)
@@ -249,7 +256,7 @@ async def run_playbook(playbook: Playbook, targets: Iterable[Target] | None = No
 
     started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
-    semaphore = asyncio.Semaphore(max(1, options.concurrency))
+    semaphore = asyncio.Semaphore(max(1, min(options.concurrency, _fd_budget())))
 
     async def one(target: Target) -> tuple[model.TargetResult, list[model.Finding]]:
         async with semaphore:
@@ -268,7 +275,33 @@ async def run_playbook(playbook: Playbook, targets: Iterable[Target] | None = No
     )
 
 
+def _fd_budget() -> int:
+    """How many targets may run at once before the process runs out of file descriptors. Past that, a
+    connect fails with EMFILE, which would be reported as the *peer's* problem; a smaller concurrency only
+    makes the run slower. Unlimited where the platform has no RLIMIT_NOFILE."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 1 << 30
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 1 << 30
+    return max(1, (soft - _FDS_RESERVED) // _FDS_PER_TARGET)
+
+
 def run(playbook: Playbook, targets: Iterable[Target] | None = None, options: RunOptions | None = None,
         *, kb: Any = None, on_event: EventSink | None = None) -> model.Report:
-    """Synchronous wrapper of `run_playbook` (one event loop for the whole run)."""
-    return asyncio.run(run_playbook(playbook, targets, options, kb=kb, on_event=on_event))
+    """Synchronous wrapper of `run_playbook` (one event loop for the whole run).
+
+    The loop gets a default executor as wide as the run's concurrency: name resolution (getaddrinfo) runs
+    there, and asyncio's default (cores + 4 threads) would queue a fleet's lookups behind one slow DNS
+    server, so that healthy targets time out in the queue, charged to their own timeout."""
+    options = options or RunOptions()
+    workers = max(4, min(options.concurrency, _MAX_RESOLVER_THREADS))
+
+    async def main() -> model.Report:
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dicomdoctor-resolve"))
+        return await run_playbook(playbook, targets, options, kb=kb, on_event=on_event)
+
+    return asyncio.run(main())
