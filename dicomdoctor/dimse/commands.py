@@ -25,9 +25,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from pydicom.dataset import Dataset
-from pydicom.datadict import dictionary_description, dictionary_keyword, keyword_for_tag
-from pydicom.tag import Tag
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 from .errors import MalformedCommand
 
@@ -107,6 +109,7 @@ def tag_for(key: int | str) -> int:
     tag = KEYWORD_TO_TAG.get(key)
     if tag is None:
         try:
+            from pydicom.tag import Tag
             tag = int(Tag(key))
         except (ValueError, TypeError) as exc:
             raise KeyError(f"unknown command element keyword {key!r}") from exc
@@ -150,7 +153,8 @@ def encode_command(command: Mapping[Any, Any] | Dataset) -> bytes:
     (PS3.5 §7.1). Any (0000,0000) given is ignored and recomputed.
     """
     items: list[tuple[int, bytes]] = []
-    if isinstance(command, Dataset):
+    _pd = sys.modules.get("pydicom.dataset")
+    if _pd is not None and isinstance(command, _pd.Dataset):
         for elem in command:
             tag = int(elem.tag)
             if tag == 0 or elem.value is None:
@@ -333,6 +337,7 @@ def peek_dataset_type(command: CommandSet) -> bool:
 
 def command_to_dataset(command: Mapping[int, CommandValue]) -> Dataset:
     """A pydicom Dataset view of a decoded command set (for traces and tests; not on the hot path)."""
+    from pydicom.dataset import Dataset
     ds = Dataset()
     for tag, value in sorted(command.items()):
         vr = vr_for(tag) or "UN"
@@ -355,6 +360,7 @@ def tag_name(tag: int) -> dict[str, str]:
     entry = COMMAND_ELEMENTS.get(tag)
     if entry:
         out["keyword"] = entry[0]
+    from pydicom.datadict import dictionary_description, dictionary_keyword, keyword_for_tag
     try:
         out["keyword"] = out["keyword"] or keyword_for_tag(tag) or dictionary_keyword(tag)
         out["name"] = dictionary_description(tag)

@@ -15,16 +15,15 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_dataset
-from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    UID,
-)
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+DeflatedExplicitVRLittleEndian = "1.2.840.10008.1.2.1.99"
+ExplicitVRBigEndian = "1.2.840.10008.1.2.2"
+ExplicitVRLittleEndian = "1.2.840.10008.1.2.1"
+ImplicitVRLittleEndian = "1.2.840.10008.1.2"
 
 PREAMBLE = 128
 MAGIC = b"DICM"
@@ -131,6 +130,7 @@ def parse_part10_header(data: bytes | bytearray | memoryview) -> Part10Info:
 
 
 def _is_encapsulated(ds: Dataset) -> bool:
+    from pydicom.uid import UID
     meta = getattr(ds, "file_meta", None)
     ts = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
     return ts is not None and UID(ts) not in _UNCOMPRESSED and "PixelData" in ds
@@ -142,6 +142,10 @@ def encode_dataset(ds: Dataset, transfer_syntax: str) -> bytes:
     Handles the uncompressed syntaxes (and Deflate). For a compressed (encapsulated) syntax the pixel data
     must already be in it: this does not transcode pixel data and says so (ValueError).
     """
+    from pydicom.dataset import Dataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+    from pydicom.uid import UID
     ts = UID(transfer_syntax)
     meta = getattr(ds, "file_meta", None)
     current = UID(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None

@@ -13,7 +13,10 @@ import ssl
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 from ..dimse.fragment import AssembledMessage
 from ..dimse.messages import (CCancelRQ, CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, CStoreRSP, DimseMessage,

@@ -10,8 +10,11 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydicom.dataset import Dataset
-from pydicom.uid import UID, UID_dictionary
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 from ..dimse.part10 import Part10Error, Part10Info, encode_dataset, parse_part10_header
 from ..errors import DicomDoctorError
@@ -61,6 +64,7 @@ def sop_class_for(model: str, service: str) -> str:
 @lru_cache(maxsize=1)
 def storage_sop_classes() -> tuple[str, ...]:
     """Every storage SOP class pydicom knows (current and retired), for an SCP that accepts them all."""
+    from pydicom.uid import UID_dictionary
     out = []
     for uid, (name, kind, *_rest) in UID_dictionary.items():
         if kind == "SOP Class" and name.endswith("Storage") and not name.startswith("Media Storage"):
@@ -80,6 +84,7 @@ def _storage_set() -> frozenset[str]:
 def uid_name(uid: str | None) -> str:
     if not uid:
         return ""
+    from pydicom.uid import UID
     try:
         return UID(uid).name if UID(uid).is_valid else uid
     except Exception:
@@ -92,6 +97,7 @@ def uid_name(uid: str | None) -> str:
 def identifier(level: str | None, keys: Mapping[str, Any] | Dataset | None) -> Dataset:
     """A Q/R identifier: QueryRetrieveLevel (when `level` is given) plus the keys, by keyword; an empty value
     ("" or None) asks for that attribute back (PS3.4 C.2.2.1 universal matching)."""
+    from pydicom.dataset import Dataset
     if isinstance(keys, Dataset):
         ds = Dataset()
         ds.update(keys)
@@ -176,7 +182,8 @@ class StoreSource:
 
 def load_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview | Dataset) -> StoreSource:
     """A Part-10 path or bytes (parsed header only; data set kept as the file's bytes) or a pydicom Dataset."""
-    if isinstance(source, Dataset):
+    _pd = sys.modules.get("pydicom.dataset")
+    if _pd is not None and isinstance(source, _pd.Dataset):
         meta = getattr(source, "file_meta", None)
         sop_class = source.get("SOPClassUID") or (meta.get("MediaStorageSOPClassUID") if meta else None)
         sop_inst = source.get("SOPInstanceUID") or (meta.get("MediaStorageSOPInstanceUID") if meta else None)

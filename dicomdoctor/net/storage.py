@@ -9,7 +9,10 @@ import fnmatch
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 from ..dimse.messages import CStoreRQ
 from ..ul.pdu import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
@@ -132,6 +135,7 @@ class ArchiveSCP(StorageSCP):
             key = str(header.get(unique, ""))
             if key in seen:
                 continue
+            from pydicom.dataset import Dataset
             ds = Dataset()
             for e in identifier:
                 if e.keyword:

@@ -96,6 +96,11 @@ def pdu_name(pdu: Any) -> str:
 def _uid_name(uid: str | None) -> str:
     if not uid:
         return "?"
+    common = {"1.2.840.10008.1.1": "Verification", "1.2.840.10008.1.2": "ImplicitVRLittleEndian",
+              "1.2.840.10008.1.2.1": "ExplicitVRLittleEndian", "1.2.840.10008.1.2.2": "ExplicitVRBigEndian",
+              "1.2.840.10008.3.1.1.1": "DICOMApplicationContext"}
+    if uid in common:
+        return common[uid]
     try:
         from pydicom.uid import UID
         name = UID(uid).keyword
