@@ -19,6 +19,7 @@ from ...probes.firstbytes import Kind
 from ...probes.tls import speaks_tls
 from ..context import CheckContext, CheckResult, failed, passed, warned
 from ..registry import check
+from ..model import PeerInfo
 
 PDU_WARN_BELOW = 16384
 
@@ -166,6 +167,9 @@ async def ae_title(ctx: CheckContext) -> CheckResult:
     called, calling = first.called_ae, first.calling_ae
     default_note = "" if t.called_ae_given else f" (no called AE was given; we used the default {called})"
     if first.outcome == "accepted":
+        # The report's target entry names the peer even when peer.identity is not in the playbook (echo).
+        ctx.set_peer(PeerInfo(first.implementation_class_uid, first.implementation_version_name,
+                              first.peer_max_pdu))
         notes = []
         if ae.called_ae_checked is False:
             notes.append("it does not check the called AE title (any title works)")

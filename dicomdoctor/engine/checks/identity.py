@@ -56,7 +56,7 @@ async def identity(ctx: CheckContext) -> CheckResult:
                           "product": product}
     if not uid:
         return warned("the peer's A-ASSOCIATE-AC has no implementation class UID (PS3.7 D.3.3.2 requires "
-                      "one): we cannot tell what software it is", ("malformed-pdu",), **ev)
+                      "one): we cannot tell what software it is", ("peer-identity-missing",), **ev)
     who = _product_text(product)
     named = f"{uid}" + (f" / {version}" if version else "")
     if who:
