@@ -6,7 +6,11 @@
 - `ae`: AE-title learning after a rejection (bounded, sequential).
 - `contexts`: the SOP class x transfer syntax capability matrix (<= 128 contexts per association).
 - `tls`: the TLS handshake outcome, session and certificate; plain-vs-TLS confirmation.
-- `dimse`: C-ECHO / C-STORE / C-FIND / C-MOVE / C-GET as facts.
+- `dimse`: C-ECHO / C-STORE / C-FIND as facts, and `run_service` (associate, act, release; failures as facts).
+- `retrieve`: C-MOVE (our Storage SCP as destination, connect-back, random-AE and C-FIND follow-ups) and
+  C-GET (SCP role selection), unique-key rules, sampling one instance by C-FIND.
+- `throughput`: C-STORE MB/s per PDU length with synthetic instances; a raw-TCP loopback baseline.
+- `capacity`: simultaneous associations accepted, how the next is refused; every one released.
 """
 
 from .ae import AEFacts, learn_ae_titles

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence
 
 from ..net import (Association, AssociationAborted, AssociationRejected, AssociationTimeout, ConnectFailed,
-                   NoAcceptedContext, PeerProtocolError, Response, SCPServer, StorageSCP, TLSHandshakeFailed, Timeouts,
-                   Trace, associate, part10_bytes, retrieve_contexts)
+                   NoAcceptedContext, PeerProtocolError, Response, TLSHandshakeFailed, Timeouts, Trace, associate,
+                   part10_bytes)
 from ..net import datasets as nds
 from ..net.association import DEFAULT_TRANSFER_SYNTAXES
 from ..target import Target
 
+SYNTHETIC_PATIENT_ID = "DD-TEST-STORE"
 # How many C-FIND identifiers we keep as evidence (the count is always complete).
 KEEP_RESULTS = 200
 # Storage classes proposed (with the SCP role) for C-GET: the common image classes; a C-GET of anything else
@@ -34,7 +35,8 @@ GET_STORAGE_CLASSES = (
 @dataclass
 class DimseFacts:
     """One service run. `outcome`: "ok" (the service got a final response, whatever its status),
-    "rejected", "aborted", "timeout", "connect-failed", "protocol-error", "no-context", "local-error"."""
+    "rejected", "aborted", "timeout", "connect-failed", "protocol-error", "no-context", "local-error",
+    "listen-failed" (our move destination could not listen), "nothing-to-retrieve" (sampling found nothing)."""
 
     service: str
     outcome: str = "ok"
@@ -67,6 +69,16 @@ class DimseFacts:
     received: int = 0
     connect_back: bool | None = None
     pending: int = 0
+    pending_statuses: dict[str, int] = field(default_factory=dict)  # C-FIND: pending codes seen, e.g. FF01
+    # Retrieve follow-ups (probes.retrieve): what was retrieved, what sampling picked, the move destination
+    # we served, a move to a random AE title, a C-FIND count with the same keys, C-GET roles, files written.
+    retrieved: dict[str, Any] | None = None
+    sampled: dict[str, str] | None = None
+    destination: dict[str, Any] | None = None
+    random_destination: dict[str, Any] | None = None
+    query_matches: int | None = None
+    roles: dict[str, int] | None = None
+    files: list[str] = field(default_factory=list)
 
 
 Action = Callable[[Association, DimseFacts], Awaitable[None]]
@@ -166,13 +178,22 @@ async def store(target: Target, sources: Sequence[nds.StoreSource], **kw: Any) -
                 rsp = await assoc.store(src)
             except NoAcceptedContext as exc:
                 entry.update(status=None, status_name="no accepted presentation context", category="failure",
-                             detail=str(exc))
+                             detail=str(exc), context_result=_context_result(assoc, src.sop_class_uid))
                 facts.stores.append(entry)
                 continue
             entry.update(rsp.evidence())
             facts.stores.append(entry)
             _take(rsp, facts)  # the last response is the headline; every one is in `stores`
     return await run_service("C-STORE", target, store_contexts(sources), action, **kw)
+
+
+def _context_result(assoc: Association, sop_class: str) -> int | None:
+    """Why no context could carry this SOP class: the peer's result for it (3 abstract syntax, 4 transfer
+    syntax not supported), 0 when it was accepted but not in a syntax we can send this instance in."""
+    if any(a == sop_class for a, _ts in assoc.accepted.values()):
+        return 0
+    results = [r for a, r in assoc.rejected.values() if a == sop_class]
+    return results[0] if results else None
 
 
 def _plain(ds: Any) -> dict[str, Any]:
@@ -187,13 +208,21 @@ def _plain(ds: Any) -> dict[str, Any]:
 
 
 async def find(target: Target, level: str, keys: Mapping[str, Any], *, model: str = "study",
-               max_results: int = 0, **kw: Any) -> DimseFacts:
+               max_results: int = 0, keep: int = KEEP_RESULTS, **kw: Any) -> DimseFacts:
+    """C-FIND streamed: every response is counted and decoded as it comes, at most `keep` identifiers are
+    kept, and `max_results` ends the query with a C-CANCEL-RQ (the peer's final status then says whether it
+    honoured it: 0xFE00 Cancel, or Success if it had finished anyway)."""
     async def action(assoc: Association, facts: DimseFacts) -> None:
         query = assoc.find(level, dict(keys), model)
         async for rsp in query:
+            # FindQuery keeps every response for its callers; we count instead, so memory stays bounded
+            # however many matches a broad query streams back.
+            query.matches.clear()
             if rsp.pending:
                 facts.matches += 1
-                if len(facts.results) < KEEP_RESULTS:
+                code = f"{rsp.status:04X}" if rsp.status is not None else "none"
+                facts.pending_statuses[code] = facts.pending_statuses.get(code, 0) + 1
+                if len(facts.results) < keep:
                     facts.results.append(_plain(rsp.identifier))
                 if max_results and facts.matches >= max_results and not query.cancel_sent:
                     facts.cancelled = True
@@ -202,73 +231,6 @@ async def find(target: Target, level: str, keys: Mapping[str, Any], *, model: st
                 _take(rsp, facts)
     sop = nds.sop_class_for(model, "find")
     return await run_service("C-FIND", target, [(sop, DEFAULT_TRANSFER_SYNTAXES)], action, **kw)
-
-
-def _retrieve_facts(result: Any, facts: DimseFacts) -> None:
-    _take(result.final, facts)
-    facts.completed, facts.failed = result.completed, result.failed
-    facts.warning, facts.remaining = result.warning, result.remaining
-    facts.pending = len(result.pending)
-
-
-async def get(target: Target, level: str, keys: Mapping[str, Any], *, model: str = "study",
-              out_dir: str | Path | None = None, **kw: Any) -> DimseFacts:
-    written: list[str] = []
-
-    async def action(assoc: Association, facts: DimseFacts) -> None:
-        def on_store(rq: Any, data: bytes, ts: str) -> int:
-            facts.received += 1
-            if out_dir is not None:
-                written.append(str(write_part10(Path(out_dir), rq.affected_sop_class_uid,
-                                                rq.affected_sop_instance_uid, ts, data)))
-            return 0x0000
-        result = await assoc.get(level, dict(keys), on_store, model=model)
-        _retrieve_facts(result, facts)
-        facts.stores = [{"sop_class_uid": c, "sop_instance_uid": i, "status": st} for c, i, st in result.stores]
-
-    contexts, roles = retrieve_contexts(model, GET_STORAGE_CLASSES, service="get")
-    facts = await run_service("C-GET", target, contexts, action, roles=roles, **kw)
-    if written:
-        facts.response["files"] = written[:KEEP_RESULTS]
-    return facts
-
-
-async def move(target: Target, level: str, keys: Mapping[str, Any], destination: str, *,
-               model: str = "study", listen_host: str = "127.0.0.1", listen_port: int | None = None,
-               out_dir: str | Path | None = None, grace: float = 1.0, **kw: Any) -> DimseFacts:
-    """C-MOVE, with our own Storage SCP listening as `destination` when `listen_port` is given: it counts
-    what arrives and whether the peer connected back at all (FM-31), which the final status cannot show."""
-    server: SCPServer | None = None
-    storage = StorageSCP(out_dir)
-    if listen_port is not None:
-        server = SCPServer(destination, storage, max_pdu=int(kw.get("max_pdu", 16384)))
-        try:
-            await server.start(listen_host, listen_port)
-        except OSError as exc:
-            return DimseFacts("C-MOVE", "local-error", f"cannot listen on {listen_host}:{listen_port} as the "
-                                                       f"move destination {destination}: {exc.strerror or exc}")
-
-    async def action(assoc: Association, facts: DimseFacts) -> None:
-        _retrieve_facts(await assoc.move(level, dict(keys), destination, model=model), facts)
-
-    try:
-        contexts, _ = retrieve_contexts(model, service="move")
-        facts = await run_service("C-MOVE", target, contexts, action, **kw)
-        if server is not None:
-            if facts.outcome == "ok" and (facts.completed or 0) > len(storage.received):
-                # The final response can overtake the last sub-operation's C-STORE: wait a little for it.
-                try:
-                    await storage.wait_for(facts.completed or 0, grace)
-                except TimeoutError:
-                    pass
-            facts.received = len(storage.received)
-            facts.connect_back = bool(server.records)
-            facts.response["destination"] = {"ae_title": destination, "host": listen_host, "port": server.port,
-                                             "associations": len(server.records)}
-    finally:
-        if server is not None:
-            await server.close()
-    return facts
 
 
 # ----------------------------------------------------------------------------------------- files & data
@@ -283,32 +245,17 @@ def write_part10(folder: Path, sop_class: str, sop_instance: str, ts: str, data:
 
 
 def synthetic_instances(count: int) -> list[Any]:
-    """`count` small Secondary Capture instances of one synthetic test patient (no real patient data)."""
-    import numpy as np
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    """`count` small Secondary Capture instances of one synthetic study (dicomdoctor.synthetic: PatientName
+    DICOMDOCTOR^SYNTHETIC, a DD-TEST- patient ID, a comment saying it is a test object; no patient data)."""
+    from pydicom.uid import generate_uid
+
+    from ..synthetic import file_meta_for, make_instance
 
     study, series = generate_uid(), generate_uid()
     out = []
     for i in range(count):
-        ds = Dataset()
-        ds.SOPClassUID = SecondaryCaptureImageStorage
-        ds.SOPInstanceUID = generate_uid()
-        ds.PatientName, ds.PatientID = "DICOMDOCTOR^TEST", "DICOMDOCTOR-TEST"
-        ds.PatientBirthDate, ds.PatientSex = "", "O"
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, i + 1
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20260101", "120000", ""
-        ds.StudyDescription, ds.Modality, ds.ConversionType = "dicomdoctor test", "OT", "WSD"
-        ds.ReferringPhysicianName = ""
-        ds.Rows = ds.Columns = 32
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-        ds.PixelData = (np.arange(32 * 32, dtype=np.uint8) + i).tobytes()
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta = meta
+        ds = make_instance("SC", 32, 32, patient_id=SYNTHETIC_PATIENT_ID, study_uid=study, series_uid=series,
+                           instance_number=i + 1)
+        ds.file_meta = file_meta_for(ds)
         out.append(ds)
     return out

@@ -83,11 +83,11 @@ def test_find_against_pynetdicom(pynetdicom_scp: Any) -> None:
     scp = pynetdicom_scp()
     stored = run_check(scp.target_text(), ("dimse.store", {"synthetic": 3}))
     assert stored.status.value == "pass"
-    f = run_check(scp.target_text(), ("dimse.find", {"level": "STUDY", "keys": {"PatientID": "DICOMDOCTOR-TEST",
+    f = run_check(scp.target_text(), ("dimse.find", {"level": "STUDY", "keys": {"PatientID": "DD-TEST-STORE",
                                                                                  "StudyInstanceUID": ""}}))
     assert f.status.value == "pass" and f.evidence["matches"] == 3 and f.evidence["category"] == "success"
     capped = run_check(scp.target_text(), ("dimse.find", {"level": "STUDY", "max_results": 1,
-                                                          "keys": {"PatientID": "DICOMDOCTOR-TEST"}}))
+                                                          "keys": {"PatientID": "DD-TEST-STORE"}}))
     assert capped.evidence["cancelled"] is True and capped.evidence["matches"] >= 1
 
 

@@ -20,7 +20,8 @@ from dicomdoctor.target import TLSOptions
 # Every check id of DESIGN.md, so the shipped playbooks can be validated without the real checks.
 DESIGN_IDS = ("net.dns", "net.reachable", "tls.handshake", "assoc.ae-title", "assoc.presentation-contexts",
               "assoc.pdu-length", "peer.identity", "dimse.echo", "dimse.find", "dimse.store", "dimse.move",
-              "dimse.get")
+              "dimse.get", "perf.throughput", "assoc.capacity")
+WRITES = ("dimse.store", "perf.throughput")
 
 
 async def _noop(ctx: CheckContext) -> CheckResult:
@@ -40,9 +41,15 @@ def dummy() -> Iterator[None]:
             if cid == "dimse.store":
                 params = {"files": [], "synthetic": 0}
             if cid == "dimse.move":
-                params = {"destination": "DOCTOR", "listen_port": 11113}
+                params = {"destination": "DOCTOR", "listen_port": 11113, "sample": False}
+            if cid == "dimse.get":
+                params = {"sample": False}
+            if cid == "perf.throughput":
+                params = {"pdu_sizes": [16384], "count": 5, "size": 1048576}
+            if cid == "assoc.capacity":
+                params = {"max": 16}
             func = type(_noop)(_noop.__code__, _noop.__globals__, cid.replace(".", "_").replace("-", "_"))
-            check(cid, params=params, writes=cid == "dimse.store")(func)
+            check(cid, params=params, writes=cid in WRITES)(func)
         yield
 
 
@@ -310,7 +317,11 @@ def test_the_four_shipped_playbooks_exist() -> None:
 def test_shipped_playbooks_are_valid(dummy: None, name: str) -> None:
     p = load_playbook(name, target_required=name.startswith("fleet"))
     assert p.name == name and p.description
-    assert not any(registry.get_check(c).writes for c in p.check_ids if not name.startswith("store"))
+    # Only the playbooks that say so at the top write to the peer.
+    writing = name.startswith(("store", "throughput"))
+    assert writing or not any(registry.get_check(c).writes for c in p.check_ids)
+    if writing:
+        assert "WRITES" in (data_dir("playbooks") / f"{name}.yaml").read_text().splitlines()[0]
 
 
 def test_standard_playbook_order(dummy: None) -> None:

@@ -9,3 +9,5 @@ from . import tls  # noqa: F401
 from . import assoc  # noqa: F401
 from . import identity  # noqa: F401
 from . import dimse  # noqa: F401
+from . import qr  # noqa: F401
+from . import perf, capacity  # noqa: F401

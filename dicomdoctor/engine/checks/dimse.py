@@ -1,4 +1,6 @@
-"""Judgement of the DIMSE services: dimse.echo, dimse.store, dimse.find, dimse.move, dimse.get.
+"""Judgement of the DIMSE services dimse.echo and dimse.store, and what every DIMSE check shares (qr.py:
+dimse.find/.move/.get; perf.py; capacity.py): the not-completed diagnosis, the status -> cause table, the
+Q/R key helpers.
 
 Each check runs one service through probes.dimse and judges the facts. Statuses are judged by their
 category (dimse.status decodes every code, service-specific); the evidence keeps the raw code, its name,
@@ -8,7 +10,6 @@ cause, since in a one-off playbook (the SCU commands, quick.yaml) no assoc.* che
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -115,13 +116,29 @@ _STATUS_CAUSES: tuple[tuple[int, int, tuple[str, ...]], ...] = (
     (0x0110, 0x0110, ("processing-failure",)),
     (0xB000, 0xBFFF, ("dataset-sop-mismatch",)),
 )
+# The same code means different things per service (PS3.4 Annexes B and C): checked before the table above.
+_QR_STATUS = {0xA900: ("unique-key-required", "dataset-sop-mismatch"),
+              0xFF01: ("attribute-list-error",), 0x0107: ("attribute-list-error",),
+              0x0116: ("attribute-list-error",)}
+_SERVICE_STATUS: dict[str, dict[int, tuple[str, ...]]] = {
+    "C-STORE": {0x0122: ("store-missing-sop-class",), 0xB000: ("store-coerced",), 0xB006: ("store-coerced",),
+                0xB007: ("dataset-sop-mismatch",)},
+    "C-FIND": _QR_STATUS,
+    "C-MOVE": {**_QR_STATUS, 0xB000: ("retrieve-suboperations-failed", "move-connect-back-failed"),
+               0xA701: ("out-of-resources",)},
+    "C-GET": {**_QR_STATUS, 0xB000: ("retrieve-suboperations-failed", "role-selection-ignored"),
+              0xA701: ("out-of-resources",), 0xA702: ("retrieve-suboperations-failed", "role-selection-ignored",
+                                                      "out-of-resources")},
+}
 
 
 def status_causes(status: int | None, service: str = "") -> tuple[str, ...]:
+    """Cause ids for a DIMSE status, most likely first, by service (`"C-STORE"`...) then by range."""
     if status is None:
         return ("malformed-pdu",)
-    if status == 0x0122 and service == "C-STORE":
-        return ("store-missing-sop-class",)
+    specific = _SERVICE_STATUS.get(service.upper().replace("_", "-"), {}).get(status)
+    if specific:
+        return specific
     for lo, hi, causes in _STATUS_CAUSES:
         if lo <= status <= hi:
             return causes
@@ -171,22 +188,58 @@ def _expand(paths: list[str]) -> list[Path]:
     return files
 
 
-def load_sources(paths: list[str], synthetic: int) -> list[Any]:
-    """Store sources from files/folders (each must be a DICOM Part-10 file) or synthetic instances."""
+def collect_sources(paths: list[str], synthetic: int) -> tuple[list[Any], list[dict[str, str]]]:
+    """Store sources from files/folders or synthetic instances, and the files that fail local validation
+    (Part 10 but no SOP Class / Instance UID: a finding, store-missing-sop-class). Anything that is not
+    DICOM at all is bad input (exit 3): the user named the wrong file."""
     from ...net.datasets import SourceError, load_source
 
     if synthetic:
-        return [load_source(ds) for ds in pd.synthetic_instances(synthetic)]
+        return [load_source(ds) for ds in pd.synthetic_instances(synthetic)], []
     files = _expand(paths)
     if not files:
         raise BadInput("nothing to store: the folders given hold no files")
-    out = []
+    out, invalid = [], []
     for path in files:
         try:
-            out.append(load_source(path))
+            src = load_source(path)
         except (SourceError, OSError, ValueError) as exc:
+            if "SOP Class UID" in str(exc) or "SOP Instance UID" in str(exc):
+                invalid.append({"file": str(path), "problem": str(exc)})
+                continue
             raise BadInput(f"{path}: not a DICOM file we can send ({exc})") from None
-    return out
+        missing = [name for name, v in (("SOP Class UID", src.sop_class_uid),
+                                        ("SOP Instance UID", src.sop_instance_uid)) if not str(v or "").strip()]
+        if missing:
+            invalid.append({"file": str(path), "problem": f"no {' and no '.join(missing)}"})
+            continue
+        out.append(src)
+    return out, invalid
+
+
+def load_sources(paths: list[str], synthetic: int) -> list[Any]:
+    """The sendable sources (see collect_sources); the store command calls it to validate before sending."""
+    return collect_sources(paths, synthetic)[0]
+
+
+def _no_context_causes(entry: dict[str, Any]) -> tuple[str, ...]:
+    """No accepted context for an instance: why, from the peer's answer for its SOP class."""
+    result = entry.get("context_result")
+    if result == 3:
+        return ("abstract-syntax-not-supported", "store-missing-sop-class")
+    if result in (4, 0):  # 0: accepted, but not in a syntax we can send this (compressed) instance in
+        return ("transfer-syntax-not-supported",)
+    return ("no-presentation-context", "store-missing-sop-class")
+
+
+def _store_why(entry: dict[str, Any]) -> str:
+    why = f"{entry.get('status_hex') or ''} {entry.get('status_name') or ''}".strip()
+    if entry.get("error_comment"):
+        why += f" (Error Comment: {entry['error_comment']})"
+    if entry.get("offending_elements"):
+        why += " (Offending Element: " + ", ".join(o.get("keyword") or o.get("tag", "")
+                                                   for o in entry["offending_elements"]) + ")"
+    return why
 
 
 @check("dimse.store", depends=("assoc.ae-title",), title="C-STORE", timeout=600.0, writes=True,
@@ -194,36 +247,44 @@ def load_sources(paths: list[str], synthetic: int) -> list[Any]:
 async def store(ctx: CheckContext) -> CheckResult:
     files = [str(p) for p in ctx.params.get("files") or []]
     synthetic = int(ctx.params.get("synthetic") or 0) or (0 if files else 1)
-    sources = load_sources(files, synthetic)
+    sources, invalid = collect_sources(files, synthetic)
+    base: dict[str, Any] = {"synthetic": bool(synthetic)}
+    if invalid:
+        base["invalid_files"] = invalid[:pd.KEEP_RESULTS]
+    if not sources:
+        return failed(f"C-STORE not attempted: none of the {len(invalid)} files has both a SOP Class UID and a SOP "
+                      f"Instance UID, so no request can be built (nothing was sent)", ("store-missing-sop-class",),
+                      instances=0, **base)
     f = await pd.store(ctx.target, sources, **service_kwargs(ctx))
     _record_violations(ctx, f)
     ev = _base_evidence(f)
+    ev.update(base)
     counts = {c: sum(1 for s in f.stores if s.get("category") == c) for c in ("success", "warning", "failure")}
     ev.update(instances=len(sources), completed=counts["success"], warning=counts["warning"],
-              failed=counts["failure"], stores=f.stores[:pd.KEEP_RESULTS], synthetic=bool(synthetic))
-    if f.outcome != "ok" and not f.stores:
-        return not_completed(f, "C-STORE failed", ev, no_context_causes=("store-missing-sop-class",
-                                                                          "transfer-syntax-not-supported"))
+              failed=counts["failure"], stores=f.stores[:pd.KEEP_RESULTS])
+    bad = next((s for s in f.stores if s.get("category") == "failure"), None)
+    if f.outcome != "ok" and bad is None:
+        # The association ended under us (abort, timeout, closed): the one diagnosis shared by all services.
+        done = counts["success"] + counts["warning"]
+        what = (f"C-STORE stopped after {done} of {len(sources)} instances" if f.stores or done
+                else "C-STORE failed")
+        return not_completed(f, what, ev, no_context_causes=("store-missing-sop-class",
+                                                              "transfer-syntax-not-supported"))
+    if bad is not None:
+        causes = (status_causes(bad.get("status"), "C-STORE") if bad.get("status") is not None
+                  else _no_context_causes(bad))
+        why = _store_why(bad) if bad.get("status") is not None else \
+            f"no accepted presentation context for {bad.get('sop_class_uid')} ({bad.get('detail', '')})"
+        ended = "" if f.outcome == "ok" else f"; then the association ended ({f.outcome})"
+        return failed(f"C-STORE: {counts['failure']} of {len(sources)} instances failed: {why}{ended}", causes, **ev)
     sent = len(f.stores)
-    if counts["failure"] or f.outcome != "ok":
-        bad = next((s for s in f.stores if s.get("category") == "failure"), None)
-        causes: tuple[str, ...] = ("peer-aborted",)
-        if bad is not None:
-            causes = status_causes(bad.get("status"), "C-STORE") if bad.get("status") is not None else \
-                ("store-missing-sop-class", "transfer-syntax-not-supported")
-            why = f"{bad.get('status_hex', '')} {bad.get('status_name', '')}".strip()
-            if bad.get("error_comment"):
-                why += f" (Error Comment: {bad['error_comment']})"
-        else:
-            why = f.detail
-        return failed(f"C-STORE: {counts['failure']} of {len(sources)} instances failed"
-                      f"{'' if f.outcome == 'ok' else f' and the association ended early ({f.outcome})'}: {why}",
-                      causes, **ev)
     if counts["warning"]:
         w = next(s for s in f.stores if s.get("category") == "warning")
-        return warned(f"C-STORE: {counts['warning']} of {sent} instances stored with a warning "
-                      f"({w.get('status_hex', '')} {w.get('status_name', '')})",
+        return warned(f"C-STORE: {counts['warning']} of {sent} instances stored with a warning ({_store_why(w)})",
                       status_causes(w.get("status"), "C-STORE"), **ev)
+    if invalid:
+        return failed(f"C-STORE: {sent} instances stored, but {len(invalid)} files were not sent: they lack a SOP "
+                      f"Class or Instance UID", ("store-missing-sop-class",), **ev)
     return passed(f"C-STORE: all {sent} instances stored", **ev)
 
 
@@ -266,111 +327,3 @@ def _level(value: Any) -> str:
 
 
 _QR_ABORT = ("calling-ae-not-authorized", "peer-aborted")  # Orthanc aborts a C-FIND/MOVE/GET from an unknown AE
-
-
-@check("dimse.find", depends=("assoc.ae-title",), title="C-FIND", timeout=300.0,
-       params={"level": "STUDY", "keys": {}, "model": "", "max_results": 0})
-async def find(ctx: CheckContext) -> CheckResult:
-    level = _level(ctx.params.get("level"))
-    keys = query_keys(ctx.params.get("keys") or {})
-    model = query_model(str(ctx.params.get("model") or ""), level)
-    f = await pd.find(ctx.target, level, keys, model=model, max_results=int(ctx.params.get("max_results") or 0),
-                      **service_kwargs(ctx))
-    _record_violations(ctx, f)
-    ev = _base_evidence(f)
-    ev.update(level=level, model=model, keys=keys, matches=f.matches, results=f.results, cancelled=f.cancelled)
-    if f.outcome != "ok":
-        return not_completed(f, "C-FIND failed", ev, abort_causes=_QR_ABORT,
-                             no_context_causes=("service-not-supported", "abstract-syntax-not-supported"))
-    if f.category in ("success", "cancel"):
-        if f.matches == 0:
-            return warned(f"C-FIND at {level} level found no matches", ("find-no-matches",), **ev)
-        extra = " (cancelled after the maximum asked for)" if f.cancelled else ""
-        return passed(f"C-FIND at {level} level returned {f.matches} match{'es' if f.matches != 1 else ''}{extra}",
-                      **ev)
-    if f.category == "warning":
-        return warned(f"C-FIND ended with {_status_text(f)} after {f.matches} matches",
-                      status_causes(f.status, "C-FIND"), **ev)
-    return failed(f"C-FIND failed: {_status_text(f)}", status_causes(f.status, "C-FIND"), **ev)
-
-
-def _retrieve_evidence(f: pd.DimseFacts, ev: dict[str, Any]) -> None:
-    ev.update(completed=f.completed, failed=f.failed, warning=f.warning, remaining=f.remaining,
-              received=f.received, pending_responses=f.pending)
-
-
-@check("dimse.move", depends=("assoc.ae-title",), title="C-MOVE", timeout=600.0,
-       params={"destination": "", "listen_port": 0, "listen_host": "127.0.0.1", "level": "STUDY", "keys": {},
-               "model": "", "out": ""})
-async def move(ctx: CheckContext) -> CheckResult:
-    level = _level(ctx.params.get("level"))
-    keys = query_keys(ctx.params.get("keys") or {})
-    model = query_model(str(ctx.params.get("model") or ""), level)
-    destination = str(ctx.params.get("destination") or ctx.target.calling_ae)
-    port = int(ctx.params.get("listen_port") or 0) or None
-    out = str(ctx.params.get("out") or "") or None
-    f = await pd.move(ctx.target, level, keys, destination, model=model, listen_port=port,
-                      listen_host=str(ctx.params.get("listen_host") or "127.0.0.1"), out_dir=out,
-                      **service_kwargs(ctx))
-    _record_violations(ctx, f)
-    ev = _base_evidence(f)
-    _retrieve_evidence(f, ev)
-    ev.update(destination=destination, listen_port=port, connect_back=f.connect_back, level=level, keys=keys)
-    if f.outcome == "local-error":
-        return errored(f.detail, **ev)
-    if f.outcome != "ok":
-        return not_completed(f, "C-MOVE failed", ev, abort_causes=_QR_ABORT,
-                             no_context_causes=("service-not-supported", "abstract-syntax-not-supported"))
-    listening = port is not None
-    counts = f"completed {f.completed or 0}, failed {f.failed or 0}, warning {f.warning or 0}"
-    if listening:
-        counts += f"; our Storage SCP received {f.received}"
-    if f.status == 0xA801:
-        return failed(f"C-MOVE: the peer does not know the move destination {destination} ({_status_text(f)})",
-                      ("move-destination-unknown",), **ev)
-    if f.category in ("failure", "warning") or (f.failed or 0) > 0:
-        causes = status_causes(f.status, "C-MOVE")
-        nothing_tried = not f.completed and not f.failed and not f.warning and not f.connect_back
-        if f.status is not None and 0xC000 <= f.status <= 0xCFFF and nothing_tried:
-            # Orthanc 1.10 answers an unknown destination AE with a bare 0xC000 and no sub-operations.
-            causes = ("move-destination-unknown",) + causes
-        if listening and not f.connect_back:
-            causes = ("move-connect-back-failed",) + tuple(c for c in causes if c != "move-connect-back-failed")
-            why = f"; the peer never connected back to {destination} on port {port}"
-        else:
-            why = ""
-        result = warned if f.category == "warning" and not (listening and not f.connect_back) else failed
-        return result(f"C-MOVE to {destination}: {_status_text(f)} ({counts}){why}", causes, **ev)
-    if (f.completed or 0) == 0 and f.received == 0:
-        return warned(f"C-MOVE to {destination} matched nothing to send ({counts})", ("find-no-matches",), **ev)
-    if listening and f.received < (f.completed or 0):
-        return warned(f"C-MOVE to {destination} reports {f.completed} completed but only {f.received} arrived "
-                      f"at our Storage SCP", ("move-connect-back-failed",), **ev)
-    return passed(f"C-MOVE to {destination} succeeded ({counts})", **ev)
-
-
-@check("dimse.get", depends=("assoc.ae-title",), title="C-GET", timeout=600.0,
-       params={"level": "STUDY", "keys": {}, "model": "", "out": ""})
-async def get(ctx: CheckContext) -> CheckResult:
-    level = _level(ctx.params.get("level"))
-    keys = query_keys(ctx.params.get("keys") or {})
-    model = query_model(str(ctx.params.get("model") or ""), level)
-    out = str(ctx.params.get("out") or "") or None
-    if out is not None and os.path.exists(out) and not os.path.isdir(out):
-        raise BadInput(f"--out {out}: exists and is not a folder")
-    f = await pd.get(ctx.target, level, keys, model=model, out_dir=out, **service_kwargs(ctx))
-    _record_violations(ctx, f)
-    ev = _base_evidence(f)
-    _retrieve_evidence(f, ev)
-    ev.update(level=level, keys=keys, out=out)
-    if f.outcome != "ok":
-        return not_completed(f, "C-GET failed", ev, abort_causes=_QR_ABORT,
-                             no_context_causes=("service-not-supported", "abstract-syntax-not-supported"))
-    counts = f"completed {f.completed or 0}, failed {f.failed or 0}, warning {f.warning or 0}; received {f.received}"
-    if f.category == "failure" or (f.failed or 0) > 0:
-        return failed(f"C-GET: {_status_text(f)} ({counts})", status_causes(f.status, "C-GET"), **ev)
-    if f.category == "warning":
-        return warned(f"C-GET: {_status_text(f)} ({counts})", status_causes(f.status, "C-GET"), **ev)
-    if f.received == 0:
-        return warned(f"C-GET matched nothing to send ({counts})", ("find-no-matches",), **ev)
-    return passed(f"C-GET received {f.received} instance{'s' if f.received != 1 else ''} ({counts})", **ev)
