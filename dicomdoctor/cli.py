@@ -61,6 +61,19 @@ def _query(p: argparse.ArgumentParser) -> None:
                    help="information model (default: patient root for PATIENT level, else study root)")
 
 
+def _with_faults_help(parser: argparse.ArgumentParser) -> None:
+    """Give `simulate --help` the fault table, built only when help is printed (keeps start-up fast)."""
+    plain = parser.format_help
+
+    def format_help() -> str:
+        from .sim.faults import faults_help
+
+        parser.epilog = faults_help()
+        return plain()
+
+    parser.format_help = format_help  # type: ignore[method-assign]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="dicomdoctor", description="A DICOM network doctor: what fails, why, and how to fix it.")
     p.add_argument("--version", action="version", version=f"dicomdoctor {__version__}")
@@ -135,13 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--playbook", default="standard", metavar="NAME|FILE")
     _common(t)
 
-    from .sim.faults import faults_help  # the fault table only: no asyncio or pydicom at start-up
-
     sim = sub.add_parser("simulate", help="a fault-injecting SCP on loopback",
                          description="A DICOM SCP (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET) that breaks on\n"
                                      "purpose, to try the doctor or any DICOM tool against a known fault.\n"
                                      "Serves until Ctrl-C.",
-                         epilog=faults_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    _with_faults_help(sim)
     sim.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default 127.0.0.1, loopback only; anything else warns)")
     sim.add_argument("--port", type=int, default=11112, help="TCP port (default 11112; 0 = any free port)")
