@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import threading
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -544,7 +545,8 @@ def make_ct(*, patient_id: str = "DDTEST01", patient_name: str = "TEST^DOCTOR", 
             series_uid: str | None = None, instance_number: int = 1, rows: int = 64, columns: int = 64,
             transfer_syntax: str = "1.2.840.10008.1.2.1") -> Any:
     """A small synthetic CT instance (pydicom Dataset with file_meta), no real patient data."""
-    import numpy as np
+    from array import array
+
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, PYDICOM_IMPLEMENTATION_UID, generate_uid
 
@@ -562,7 +564,10 @@ def make_ct(*, patient_id: str = "DDTEST01", patient_name: str = "TEST^DOCTOR", 
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
     ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
-    ds.PixelData = (np.arange(rows * columns, dtype="<u2") % 4096).tobytes()
+    pixels = array("H", (i % 4096 for i in range(rows * columns)))  # unsigned 16-bit, no numpy needed
+    if pixels.itemsize != 2 or sys.byteorder != "little":
+        raise RuntimeError("ct_dataset assumes a little-endian machine with 16-bit unsigned shorts")
+    ds.PixelData = pixels.tobytes()
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
