@@ -108,6 +108,9 @@ def options_from_args(args: argparse.Namespace, playbook: "Playbook | None" = No
         raise BadInput(f"--max-pdu {max_pdu}: must be 0 (unlimited) or a positive number of bytes")
     if concurrency < 1:
         raise BadInput(f"--concurrency {concurrency}: must be at least 1")
+    if getattr(args, "capture", None) and getattr(args, "target", None):  # --capture: record until emit()
+        from ..capture.live import start_for_args
+        start_for_args(args, targets_from_args(args, playbook))
     base = Timeouts()
     return RunOptions(
         timeouts=Timeouts(connect=timeout, association=timeout, dimse=dimse_timeout,
@@ -123,6 +126,9 @@ def options_from_args(args: argparse.Namespace, playbook: "Playbook | None" = No
 
 def emit(report: "Report", args: argparse.Namespace) -> int:
     """Render the report as --format, write it to -o FILE or stdout; return the exit code (Nagios)."""
+    if getattr(args, "capture", None):  # the session is over: flush the --capture pcap (capture/live.py)
+        from ..capture.live import stop_for_args
+        stop_for_args(args)
     from ..report import BINARY_FORMATS, render  # lazy: renderers pull in rich, jinja2, fpdf2
 
     fmt = getattr(args, "format", None) or "text"

@@ -1,0 +1,358 @@
+"""Judge one captured association: three findings (capture.association, capture.dimse, capture.violations)
+with evidence, status and ranked causes, using the same cause ids as the live checks.
+
+Facts come from association.py; knowledge (titles, causes, status rules) from the knowledge base
+(`kb.causes_for_status` maps DIMSE statuses to causes, as for the live dimse.* checks), so a PACS admin who
+adds a status rule to checks/*.yaml changes the pcap analysis too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.kb import KnowledgeBase
+from ..engine.model import Cause, Finding, PeerInfo, Status, TargetResult, worst
+from ..ul import pc_result_name
+from .association import CapturedAssociation
+
+__all__ = ["judge_association", "reject_causes", "TITLES"]
+
+# Fallback titles for check ids without a knowledge-base file.
+TITLES = {"capture.association": "Association in a capture", "capture.dimse": "DIMSE operations in a capture",
+          "capture.violations": "Protocol violations in a capture", "capture.file": "Capture file"}
+_FAIL_CODES = frozenset({"pdu-length-violation", "malformed-pdu", "unrecognized-pdu", "pdu-too-large",
+                         "dimse-fragmentation", "malformed-command", "unexpected-pdu", "pdata-empty",
+                         "context-not-accepted", "pdu-truncated"})
+
+
+def reject_causes(source: int, reason: int) -> tuple[str, ...]:
+    """A-ASSOCIATE-RJ source/reason -> cause ids, most likely first (as assoc.ae-title ranks them)."""
+    if source == 1 and reason == 7:
+        return ("called-ae-not-recognized", "ae-title-invalid")
+    if source == 1 and reason == 3:
+        return ("calling-ae-not-recognized", "calling-host-mismatch", "ae-title-invalid")
+    if source == 3:
+        return ("temporary-congestion", "too-many-associations") if reason == 1 else \
+            ("too-many-associations", "server-overloaded")
+    if reason == 2 and source in (1, 2):
+        return ("application-context-not-supported", "not-dicom")
+    return ("reject-no-reason", "calling-ae-not-recognized", "called-ae-not-recognized", "calling-host-mismatch")
+
+
+def _causes(kb: KnowledgeBase, ids: Any, lang: str) -> tuple[Cause, ...]:
+    out: list[Cause] = []
+    seen: set[str] = set()
+    for cid in ids:
+        if cid not in seen:
+            seen.add(cid)
+            out.append(kb.cause(cid, lang, strict=False))
+    return tuple(out)
+
+
+def _title(kb: KnowledgeBase, check: str, lang: str) -> str:
+    return kb.check_title(check, lang) if check in kb.checks else TITLES[check]
+
+
+def _ms(a: float | None, b: float | None) -> float | None:
+    return round((b - a) * 1000, 3) if a is not None and b is not None else None
+
+
+def target_id(a: CapturedAssociation) -> str:
+    called = a.rq.called_ae if a.rq else "?"
+    calling = a.rq.calling_ae if a.rq else "?"
+    return f"{called}@{a.acceptor_end} <- {calling}@{a.requestor_end}"
+
+
+# --------------------------------------------------------------------------------------- association
+
+def _negotiation(a: CapturedAssociation) -> dict[str, Any]:
+    ev: dict[str, Any] = {"requestor": str(a.requestor_end), "acceptor": str(a.acceptor_end)}
+    rq, ac = a.rq, a.ac
+    if rq is not None:
+        ev["called_ae"], ev["calling_ae"] = rq.called_ae, rq.calling_ae
+        ui = rq.user_information
+        ev["requestor_identity"] = {"implementation_class_uid": ui.implementation_class_uid if ui else None,
+                                    "implementation_version_name": ui.implementation_version_name if ui else None}
+        if ui is not None and ui.user_identity_rq is not None:
+            ev["user_identity_type"] = ui.user_identity_rq.identity_type  # never the credentials
+    results = {pc.context_id: pc for pc in ac.presentation_contexts} if ac is not None else {}
+    contexts = []
+    for pc in rq.presentation_contexts if rq is not None else ():
+        item: dict[str, Any] = {"id": pc.context_id, "abstract_syntax": pc.abstract_syntax,
+                                "proposed_transfer_syntaxes": list(pc.transfer_syntaxes)}
+        got = results.get(pc.context_id)
+        if got is not None:
+            item.update(result=got.result, result_name=pc_result_name(got.result),
+                        transfer_syntax=got.transfer_syntax if got.result == 0 else None)
+        contexts.append(item)
+    ev["contexts"] = contexts
+    if ac is not None:
+        ev["accepted_contexts"] = sum(1 for pc in ac.presentation_contexts if pc.result == 0)
+        ui = ac.user_information
+        ev["acceptor_identity"] = {"implementation_class_uid": ui.implementation_class_uid if ui else None,
+                                   "implementation_version_name": ui.implementation_version_name if ui else None}
+    ev["max_pdu"] = {"requestor": rq.max_length if rq is not None else None,
+                     "acceptor": ac.max_length if ac is not None else None}
+    ev["time_to_accept_ms"] = _ms(a.rq_ts, a.ac_ts)
+    return ev
+
+
+def _association_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: str) -> Finding:
+    ev = _negotiation(a)
+    status, summary = Status.PASS, ""
+    causes: tuple[str, ...] = ()
+    end_how = a.end[0] if a.end else "capture-end"
+    ev["end"] = end_how
+    if a.abort is not None:
+        pdu, d, ts = a.abort
+        ev["abort"] = {"source": pdu.source, "source_name": pdu.source_name, "reason": pdu.reason,
+                       "reason_name": pdu.reason_name, "by": a.who(d), "t_ms": a._ms(ts),
+                       "phase": "negotiation" if a.ac is None and a.rj is None else "data transfer"}
+        ev["end"] = "abort"
+    if a.release_rq is not None:
+        ev["release"] = {"requested_by": a.who(a.release_rq[0]), "answered": a.release_rp is not None,
+                         "ms": _ms(a.release_rq[1], a.release_rp[1] if a.release_rp else None)}
+        if a.release_rp is not None and a.abort is None:
+            ev["end"] = "release"
+    if a.rj is not None:
+        rj = a.rj
+        ev["outcome"] = "rejected"
+        ev["reject"] = {"result": rj.result, "result_name": rj.result_name, "source": rj.source,
+                        "source_name": rj.source_name, "reason": rj.reason, "reason_name": rj.reason_name}
+        ev["time_to_reject_ms"] = _ms(a.rq_ts, a.rj_ts)
+        status, causes = Status.FAIL, reject_causes(rj.source, rj.reason)
+        summary = f"association rejected: {rj.describe()} ({rj.result}/{rj.source}/{rj.reason})"
+    elif a.ac is None:
+        if a.answer_lost:
+            ev["outcome"] = "answer-not-captured"
+            status = Status.WARN
+            summary = "the acceptor's answer to the A-ASSOCIATE-RQ is missing from the capture (see " \
+                      "capture.violations); the association cannot be judged"
+        elif a.abort is not None:
+            by = ev["abort"]["by"]
+            ev["outcome"] = "aborted"
+            status = Status.FAIL
+            if by == "acceptor":
+                causes = ("peer-aborted", "calling-ae-not-recognized", "no-presentation-context")
+                summary = f"the acceptor aborted during negotiation ({ev['abort']['reason_name']})"
+            else:
+                causes = ("association-timeout", "listener-busy")
+                summary = "the requestor gave up and aborted before any answer to its A-ASSOCIATE-RQ"
+        elif end_how == "capture-end":
+            ev["outcome"] = "no-answer-in-capture"
+            status = Status.WARN
+            summary = "the capture ended before the acceptor answered the A-ASSOCIATE-RQ"
+        elif a.rq is None:
+            ev["outcome"] = "undecodable"
+            status = Status.FAIL
+            causes = ("malformed-pdu",)
+            summary = "the A-ASSOCIATE-RQ could not be decoded"
+        else:
+            ev["outcome"] = "no-answer"
+            status = Status.FAIL
+            causes = ("association-timeout", "listener-busy", "peer-aborted")
+            summary = f"the A-ASSOCIATE-RQ got no answer before the connection ended ({end_how})"
+    else:
+        ev["outcome"] = "accepted"
+        accepted = ev["accepted_contexts"]
+        total = len(ev["contexts"])
+        took = f" in {ev['time_to_accept_ms']:.1f} ms" if ev["time_to_accept_ms"] is not None else ""
+        summary = f"accepted{took}: {accepted} of {total} presentation contexts"
+        if not accepted:
+            status = Status.FAIL
+            results = [c.get("result") for c in ev["contexts"]]
+            causes = ("abstract-syntax-not-supported", "no-presentation-context") if 3 in results else \
+                ("transfer-syntax-not-supported", "no-presentation-context") if 4 in results else \
+                ("no-presentation-context", "abstract-syntax-not-supported")
+            summary += ", so no operation was possible"
+        if a.abort is not None:
+            by = ev["abort"]["by"]
+            if by == "acceptor":
+                status = Status.FAIL
+                causes = causes + ("peer-aborted",)
+                summary += f"; then aborted by the acceptor ({ev['abort']['source_name']}, " \
+                           f"{ev['abort']['reason_name']})"
+            else:
+                status = max(status, Status.WARN, key=_rank)
+                causes = causes + ("release-not-clean",)
+                summary += "; ended by an A-ABORT from the requestor instead of a release"
+        elif ev["end"] == "release":
+            summary += "; released"
+        elif a.release_rq is not None:
+            status = max(status, Status.WARN, key=_rank)
+            causes = causes + ("release-not-clean",)
+            summary += "; A-RELEASE-RQ got no A-RELEASE-RP"
+        elif end_how in ("fin", "rst", "reused", "idle"):
+            status = max(status, Status.WARN, key=_rank)
+            causes = causes + (("peer-aborted", "release-not-clean") if end_how == "rst" else ("release-not-clean",))
+            summary += f"; the TCP connection was {'reset' if end_how == 'rst' else 'closed'} without a release"
+        else:
+            summary += "; still open when the capture ended"
+    duration = _ms(a.first_ts, a.end[1] if a.end else a.last_ts)
+    ev["duration_ms"] = duration
+    return Finding(tid, "capture.association", _title(kb, "capture.association", lang), status, summary, ev,
+                   _causes(kb, causes, lang), 0.0)
+
+
+_ORDER = {Status.PASS: 0, Status.SKIP: 0, Status.WARN: 1, Status.ERROR: 2, Status.FAIL: 3}
+
+
+def _rank(s: Status) -> int:
+    return _ORDER[s]
+
+
+# -------------------------------------------------------------------------------------------- dimse
+
+def _status_causes(kb: KnowledgeBase, statuses: list[dict[str, Any]], category: str) -> list[str]:
+    out: list[str] = []
+    for st in statuses:
+        if st["category"] != category or st.get("status") is None:
+            continue
+        ranked = kb.causes_for_status(st["status"], st.get("service"))
+        if ranked:
+            out.append(ranked[0][0])
+            # a close second (e.g. A702 on C-MOVE: connect-back failed vs out of resources) is kept too
+            if len(ranked) > 1 and ranked[1][1] >= ranked[0][1] - 0.2:
+                out.append(ranked[1][0])
+    return out
+
+
+def _dimse_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: str) -> Finding:
+    statuses = sorted(a.statuses.values(), key=lambda s: (-s["count"], s.get("status") or 0))
+    counts = {c: 0 for c in ("success", "warning", "failure", "cancel", "pending")}
+    for st in statuses:
+        counts[st["category"]] = counts.get(st["category"], 0) + st["count"]
+    ev: dict[str, Any] = {"operations": dict(a.operations), "responses": counts, "statuses": statuses}
+    if a.failures:
+        ev["failures"] = a.failures
+    unanswered = [{"operation": p.operation, "message_id": p.message_id, "t_ms": a._ms(p.ts)}
+                  for p in list(a.pending.values())[:20]]
+    if unanswered:
+        ev["unanswered"] = unanswered
+        ev["unanswered_count"] = len(a.pending)
+    timings: dict[str, Any] = {"time_to_accept_ms": _ms(a.rq_ts, a.ac_ts),
+                               "rtt_ms": {op: s.to_dict() for op, s in a.rtt.items()}}
+    if a.slowest is not None:
+        timings["slowest"] = a.slowest
+    if a.first_request_ts is not None and a.last_response_ts is not None:
+        timings["operations_span_ms"] = _ms(a.first_request_ts, a.last_response_ts)
+    ev["timings"] = timings
+    assert a.streams is not None
+    ev["dataset_bytes"] = {"requestor": a.streams[a.requestor].dataset_bytes,
+                           "acceptor": a.streams[1 - a.requestor].dataset_bytes}
+    stored = ev["dataset_bytes"]["requestor"] + ev["dataset_bytes"]["acceptor"]
+    span = timings.get("operations_span_ms")
+    if a.operations.get("C-STORE") and span:
+        ev["store_mb_per_s"] = round(stored / 1e6 / (span / 1000), 3) if span > 0 else None
+    if a.find_matches:
+        ev["find_matches"] = a.find_matches
+    if a.suboperations:
+        ev["suboperations"] = a.suboperations
+    if a.queries:
+        ev["queries"] = a.queries
+    if a.cancels:
+        ev["cancels"] = a.cancels
+
+    ops = ", ".join(f"{op} x{n}" for op, n in sorted(a.operations.items(), key=lambda kv: -kv[1]))
+    finals = [s for s in statuses if s["category"] != "pending"]
+    causes: list[str] = []
+    if not a.operations:
+        status, summary = Status.PASS, "no DIMSE operations on this association"
+    else:
+        summary = ops
+        if finals:
+            summary += ": " + ", ".join(
+                f"{s['count']} {s.get('status_hex') or 'no status'} ({s['status_name']})" for s in finals[:4])
+        if len(finals) > 4:
+            summary += f", {len(finals) - 4} more statuses"
+        status = Status.PASS
+        if counts["failure"]:
+            status = Status.FAIL
+            causes += _status_causes(kb, statuses, "failure")
+        elif counts["warning"]:
+            status = Status.WARN
+            causes += _status_causes(kb, statuses, "warning")
+        if a.pending and a.end and a.end[0] != "capture-end":
+            status = Status.FAIL
+            aborted_by = a.who(a.abort[1]) if a.abort is not None else None
+            summary += f"; {len(a.pending)} request(s) never answered"
+            if aborted_by == "acceptor" or (a.end[0] == "rst" and aborted_by is None):
+                causes.append("peer-aborted")
+            elif aborted_by == "requestor":
+                causes += ["dimse-timeout", "peer-aborted"]
+            else:
+                causes.append("peer-aborted")
+        elif a.pending:
+            summary += f"; {len(a.pending)} request(s) still waiting when the capture ended"
+        if a.slowest is not None:
+            summary += f"; slowest {a.slowest['operation']} {a.slowest['ms']:.1f} ms"
+    return Finding(tid, "capture.dimse", _title(kb, "capture.dimse", lang), status, summary, ev,
+                   _causes(kb, causes, lang), 0.0)
+
+
+# --------------------------------------------------------------------------------------- violations
+
+def _violations_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: str) -> Finding:
+    ev: dict[str, Any] = {"count": sum(a.violation_counts.values()), "by_code": dict(a.violation_counts),
+                          "violations": a.violations}
+    if a.streams is not None:
+        ev["pdus"] = {"requestor": a.streams[a.requestor].pdus, "acceptor": a.streams[1 - a.requestor].pdus}
+        ev["largest_pdu"] = {"requestor": a.streams[a.requestor].largest_pdu,
+                             "acceptor": a.streams[1 - a.requestor].largest_pdu}
+        over = {a.who(s.direction): s.over_limit for s in a.streams if s.over_limit}
+        if over:
+            ev["pdus_over_limit"] = over
+    if a.missing_bytes:
+        ev["missing_bytes"] = a.missing_bytes
+        ev["gaps"] = a.gaps
+    if a.lost:
+        ev["analysis_stopped"] = a.lost
+    errors = {c: n for c, n in a.violation_counts.items() if c in _FAIL_CODES}
+    causes: list[str] = []
+    if errors:
+        status = Status.FAIL
+        if "pdu-length-violation" in errors:
+            causes.append("pdu-length-violation")
+        if set(errors) - {"pdu-length-violation"}:
+            causes.append("malformed-pdu")
+        first = next(v for v in a.violations if v["code"] in errors) if any(
+            v["code"] in errors for v in a.violations) else None
+        summary = f"{sum(errors.values())} protocol violation(s)"
+        if first is not None:
+            summary += f", first: {first['message']} (from the {first['direction']})"
+    elif a.violation_counts:
+        status = Status.WARN
+        summary = f"{sum(a.violation_counts.values())} minor deviation(s) from the standard (warnings), " \
+                  f"first: {a.violations[0]['message'] if a.violations else '?'}"
+    else:
+        status, summary = Status.PASS, "no protocol violations"
+    if a.missing_bytes:
+        if status is Status.PASS:
+            status = Status.WARN
+            summary = "no protocol violations in what was captured"
+        g = a.gaps[0]
+        summary += f"; {a.missing_bytes} byte(s) missing from the capture (first: {g['bytes']} bytes missing at " \
+                   f"seq {g['seq']}, from the {g['direction']})"
+    if a.lost:
+        summary += f"; analysis of the {a.lost[0]['direction']}'s stream stopped early"
+    return Finding(tid, "capture.violations", _title(kb, "capture.violations", lang), status, summary, ev,
+                   _causes(kb, causes, lang), 0.0)
+
+
+# ------------------------------------------------------------------------------------------ entry
+
+def judge_association(a: CapturedAssociation, kb: KnowledgeBase, lang: str,
+                      tid: str) -> tuple[TargetResult, list[Finding]]:
+    findings = [_association_finding(a, kb, lang, tid)]
+    if a.ac is not None and a.streams is not None:
+        findings.append(_dimse_finding(a, kb, lang, tid))
+    findings.append(_violations_finding(a, kb, lang, tid))
+    ac_ui = a.ac.user_information if a.ac is not None else None
+    peer = PeerInfo(ac_ui.implementation_class_uid if ac_ui else None,
+                    ac_ui.implementation_version_name if ac_ui else None,
+                    a.ac.max_length if a.ac is not None else None)
+    acc = a.acceptor_end
+    target = TargetResult(id=tid, host=acc.host, port=acc.port, called_ae=a.rq.called_ae if a.rq else "",
+                          calling_ae=a.rq.calling_ae if a.rq else "", tls=False,
+                          verdict=worst([f.status for f in findings]), peer=peer, trace=tuple(a.trace))
+    return target, findings
