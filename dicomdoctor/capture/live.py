@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import select
 import shutil
 import signal
@@ -38,6 +39,7 @@ __all__ = ["CaptureError", "LiveCapture", "record", "start", "stop", "interface_
            "start_for_args", "stop_for_args"]
 
 READY_TIMEOUT = 5.0    # seconds for the tool to start listening
+LIVE_SETTLE = 0.5       # seconds to wait when liveness cannot be proven (not on loopback)
 SETTLE = 0.3           # seconds to let the last packets (FIN/ACK) reach the tool before stopping it
 STOP_TIMEOUT = 5.0
 _TOOLS = ("tcpdump", "dumpcap", "tshark")
@@ -144,6 +146,9 @@ def start(path: str, endpoints: Sequence[tuple[str, int]], *, extra_ports: Seque
         raise CaptureError(f"--capture {path}: the folder {folder} does not exist")
     iface = interface or interface_for(endpoints[0][0])
     bpf = bpf_filter(endpoints, extra_ports)
+    canary = _canary_socket() if iface == "lo" else None
+    if canary is not None:
+        bpf = f"({bpf}) or (udp and host 127.0.0.1 and port {canary.getsockname()[1]})"
     argv = _argv(exe, iface, bpf, os.path.abspath(path), pcapng)
     cap = LiveCapture(path, iface, bpf, os.path.basename(exe), argv)
     try:
@@ -151,8 +156,59 @@ def start(path: str, endpoints: Sequence[tuple[str, int]], *, extra_ports: Seque
                                     stderr=subprocess.PIPE, start_new_session=True)
     except OSError as exc:
         raise CaptureError(f"--capture: cannot run {exe}: {exc.strerror or exc}") from None
-    _wait_ready(cap)
+    try:
+        _wait_ready(cap)
+        _wait_live(cap, canary)
+    finally:
+        if canary is not None:
+            canary.close()
     return cap
+
+
+def _canary_socket() -> socket.socket | None:
+    """A UDP socket on loopback whose own datagrams prove the capture is live (see `_wait_live`)."""
+    try:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        return sock
+    except OSError:
+        return None
+
+
+def _wait_live(cap: LiveCapture, canary: socket.socket | None) -> None:
+    """Return once packets are really being recorded.
+
+    The tools say "listening"/"capturing" before the kernel delivers packets to them: measured here, dumpcap
+    under load missed the first ~50 ms of a session, i.e. the whole A-ASSOCIATE exchange. On loopback we send
+    datagrams to our own canary socket (they match the filter, stay on this machine, and show up in the
+    ticket as a few UDP packets) until the tool counts one, or the file grows past its header. Elsewhere a
+    short pause is the best we can do without sending anything towards the peer.
+    """
+    if canary is None or cap.proc is None or cap.proc.stderr is None:
+        time.sleep(LIVE_SETTLE)
+        return
+    fd = cap.proc.stderr.fileno()
+    port = canary.getsockname()[1]
+    deadline = time.monotonic() + READY_TIMEOUT
+    text = ""
+    while time.monotonic() < deadline:
+        try:
+            canary.sendto(b"dicomdoctor capture canary", ("127.0.0.1", port))
+        except OSError:
+            pass
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            text += os.read(fd, 4096).decode(errors="replace")
+            # dumpcap and tshark report "Packets: N" / "Packets captured: N" as they go.
+            if any(int(n) > 0 for n in re.findall(r"Packets(?: captured)?: (\d+)", text)):
+                return
+        try:
+            if os.path.getsize(cap.path) > 64:  # tcpdump -U writes each packet at once
+                return
+        except OSError:
+            pass
+    time.sleep(LIVE_SETTLE)
 
 
 def _wait_ready(cap: LiveCapture) -> None:

@@ -167,14 +167,14 @@ def test_live_capture_not_permitted_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.fixture
 def raw_ok() -> None:
-    from dicomdoctor.capture.rawprobe import privileged
+    from dicomdoctor.probes.raw import privileged
 
     if not privileged():
         pytest.skip("raw sockets need root or CAP_NET_RAW")
 
 
 def test_syn_probe_open_and_closed_on_loopback(raw_ok: None) -> None:
-    from dicomdoctor.capture.rawprobe import raw_probe, syn_probe
+    from dicomdoctor.probes.raw import raw_probe, syn_probe
 
     with socket.socket() as srv:
         srv.bind(("127.0.0.1", 0))
@@ -194,7 +194,7 @@ def test_classify_icmp_and_silence() -> None:
     pytest.importorskip("scapy")
     from scapy.layers.inet import ICMP, IP, TCP
 
-    from dicomdoctor.capture.rawprobe import classify_answer
+    from dicomdoctor.probes.raw import classify_answer
 
     assert classify_answer(None) == {"outcome": "filtered"}
     rej = IP(src="10.0.0.1", dst="10.0.0.9") / ICMP(type=3, code=13) / IP(dst="10.0.0.5") / TCP(dport=104)
