@@ -79,7 +79,7 @@ async def reachable(ctx: CheckContext) -> CheckResult:
     raw = await _raw_evidence(ctx, f.outcome)
     if raw is not None:
         ev["raw_probe"] = raw
-        syn = (raw.get("syn") or {}).get("outcome")
+        syn = str((raw.get("syn") or {}).get("outcome") or "")
         causes = _RAW_CAUSES.get(syn, causes)
     if f.outcome == "open":
         ms = f" in {f.connect_ms:.1f} ms" if f.connect_ms is not None else ""
