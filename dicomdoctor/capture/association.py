@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dimse.fragment import AssembledMessage
+from ..dimse.summary import summarize_message
 from ..ul import AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ
 from .pdustream import PduStream
 
@@ -82,26 +83,6 @@ def summarize_pdu(pdu: Any) -> str:
     if t == 0x07:
         return f"{name} from {pdu.source_name}: {pdu.reason_name} ({pdu.source}/{pdu.reason})"
     return name
-
-
-def summarize_message(msg: Any, dataset_bytes: int, pdus: int, context_id: int) -> str:
-    """"C-STORE-RQ #3 1.2.840.10008.5.1.4.1.1.2, data set 524288 bytes in 33 PDU(s)" (UIDs unnamed: naming
-    them needs pydicom's dictionary, which the capture path does not load)."""
-    parts = [msg.name]
-    mid = getattr(msg, "message_id", None)
-    if mid is None:
-        mid = getattr(msg, "message_id_being_responded_to", None)
-    if mid is not None:
-        parts.append(f"#{mid}")
-    sop = getattr(msg, "affected_sop_class_uid", None)
-    if sop:
-        parts.append(sop)
-    if getattr(msg, "IS_RESPONSE", False):
-        parts.append(f"status 0x{msg.status:04X}")
-    text = " ".join(parts) + f" (context {context_id})"
-    if dataset_bytes:
-        text += f", data set {dataset_bytes} bytes"
-    return text + f" in {pdus} PDU(s)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from ..dimse.summary import summarize_message
+
 SENT = "sent"
 RECV = "recv"
 
@@ -58,8 +60,8 @@ class Trace:
 
     def message(self, direction: str, message: Any, length: int, pdus: int, dataset_bytes: int | None,
                 context_id: int | None = None) -> None:
-        self.add(direction, "P-DATA-TF", summarize_message(message, dataset_bytes, pdus, context_id), length,
-                 message)
+        summary = summarize_message(message, dataset_bytes, pdus, context_id, uid_name=_uid_name)
+        self.add(direction, "P-DATA-TF", summary, length, message)
 
     def note(self, text: str, direction: str = "note") -> None:
         self.add(direction, "NOTE", text, 0, None)
@@ -143,43 +145,3 @@ def summarize_pdu(pdu: Any) -> str:
     return name
 
 
-def summarize_message(message: Any, dataset_bytes: int | None, pdus: int, context_id: int | None = None) -> str:
-    """"C-STORE-RQ #3 CTImageStorage 1.2.3.4, data set 524,288 bytes in 33 PDUs"."""
-    name = getattr(message, "name", None) or type(message).__name__
-    parts = [name]
-    mid = getattr(message, "message_id", None)
-    if mid is None:
-        mid = getattr(message, "message_id_being_responded_to", None)
-    if mid is not None:
-        parts.append(f"#{mid}")
-    sop_class = getattr(message, "affected_sop_class_uid", None)
-    if sop_class:
-        parts.append(_uid_name(sop_class))
-    inst = getattr(message, "affected_sop_instance_uid", None)
-    if inst and name.startswith("C-STORE-RQ"):
-        parts.append(inst)
-    status = getattr(message, "status", None)
-    if status is not None and getattr(message, "IS_RESPONSE", False):
-        parts.append(f"status 0x{status:04X}")
-        try:
-            parts.append(f"({message.category})")
-        except Exception:
-            pass
-    dest = getattr(message, "move_destination", None)
-    if dest:
-        parts.append(f"to {dest}")
-    counts = [getattr(message, f"number_of_{k}_suboperations", None)
-              for k in ("remaining", "completed", "failed", "warning")]
-    if any(c is not None for c in counts):
-        parts.append("sub-ops " + "/".join("-" if c is None else str(c) for c in counts) + " (rem/ok/fail/warn)")
-    comment = getattr(message, "error_comment", None)
-    if comment:
-        parts.append(f"comment {comment!r}")
-    text = " ".join(parts)
-    if dataset_bytes is not None:
-        text += f", data set {dataset_bytes:,} bytes"
-    if pdus > 1:
-        text += f" in {pdus} PDUs"
-    if context_id is not None:
-        text += f" [pc {context_id}]"
-    return text
