@@ -95,7 +95,10 @@ def parse_target(text: str, *, calling_ae: str = DEFAULT_CALLING_AE, called_ae: 
     host = m.group("v6") or m.group("host") or ""
     if not host:
         raise BadInput(f"target {text!r} has no host")
-    port = check_port(m.group("port"), f"port in target {text!r}") if m.group("port") is not None else DEFAULT_PORT
+    try:
+        port = check_port(m.group("port"), "port") if m.group("port") is not None else DEFAULT_PORT
+    except BadInput as exc:
+        raise BadInput(f"target {text!r}: {exc}") from None
     ae_part = m.group("ae")
     given = called_ae if called_ae is not None else ae_part
     ae = check_ae_title(given, "called AE title") if given is not None else DEFAULT_CALLED_AE

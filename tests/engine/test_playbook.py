@@ -196,7 +196,7 @@ def test_merge_keys_and_anchors_work(dummy: None, tmp_path: Path) -> None:
     ("playbook: 1\ntargets: PACS@x\nchecks: [net.reachable]\n", "pb.yaml:2: targets must be a list"),
     ("playbook: 1\ntargets:\n  - ok.example\n  - bad target@@\nchecks: [net.reachable]\n",
      "pb.yaml:4: target 'bad target@@' is not [CALLED_AE@]HOST[:PORT]"),
-    ("playbook: 1\ntargets:\n  - PACS@x:99999\nchecks: [net.reachable]\n", "pb.yaml:3: port in target"),
+    ("playbook: 1\ntargets:\n  - PACS@x:99999\nchecks: [net.reachable]\n", "pb.yaml:3: target 'PACS@x:99999': port 99999 is out of range"),
     ("playbook: 1\ntargets:\n  - {port: 104}\nchecks: [net.reachable]\n", "pb.yaml:3: a target mapping needs `host:`"),
     ("playbook: 1\ntargets:\n  - host: x\n    port: http\nchecks: [net.reachable]\n",
      "pb.yaml:4: port 'http' is not a number"),
