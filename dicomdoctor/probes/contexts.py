@@ -33,6 +33,32 @@ DEFAULT_TRANSFER_SYNTAXES = (
 )
 
 
+# The UIDs of the defaults, so that a plain diagnose or echo never pays pydicom's import (about half a second,
+# it pulls in numpy); tests/probes check this table against pydicom's dictionary.
+BUILTIN_UIDS = {
+    "Verification": "1.2.840.10008.1.1",
+    "CTImageStorage": "1.2.840.10008.5.1.4.1.1.2",
+    "MRImageStorage": "1.2.840.10008.5.1.4.1.1.4",
+    "ComputedRadiographyImageStorage": "1.2.840.10008.5.1.4.1.1.1",
+    "DigitalXRayImageStorageForPresentation": "1.2.840.10008.5.1.4.1.1.1.1",
+    "UltrasoundImageStorage": "1.2.840.10008.5.1.4.1.1.6.1",
+    "SecondaryCaptureImageStorage": "1.2.840.10008.5.1.4.1.1.7",
+    "PatientRootQueryRetrieveInformationModelFind": "1.2.840.10008.5.1.4.1.2.1.1",
+    "PatientRootQueryRetrieveInformationModelMove": "1.2.840.10008.5.1.4.1.2.1.2",
+    "PatientRootQueryRetrieveInformationModelGet": "1.2.840.10008.5.1.4.1.2.1.3",
+    "StudyRootQueryRetrieveInformationModelFind": "1.2.840.10008.5.1.4.1.2.2.1",
+    "StudyRootQueryRetrieveInformationModelMove": "1.2.840.10008.5.1.4.1.2.2.2",
+    "StudyRootQueryRetrieveInformationModelGet": "1.2.840.10008.5.1.4.1.2.2.3",
+    "ImplicitVRLittleEndian": "1.2.840.10008.1.2",
+    "ExplicitVRLittleEndian": "1.2.840.10008.1.2.1",
+    "ExplicitVRBigEndian": "1.2.840.10008.1.2.2",
+    "JPEGBaseline8Bit": "1.2.840.10008.1.2.4.50",
+    "JPEGLosslessSV1": "1.2.840.10008.1.2.4.70",
+    "JPEG2000Lossless": "1.2.840.10008.1.2.4.90",
+    "RLELossless": "1.2.840.10008.1.2.5",
+}
+
+
 def resolve_uid(name: str, what: str = "UID") -> str:
     """A pydicom keyword (CTImageStorage, ExplicitVRLittleEndian) or a dotted UID -> the UID.
 
@@ -42,7 +68,7 @@ def resolve_uid(name: str, what: str = "UID") -> str:
         if len(text) > 64:
             raise BadInput(f"{what} {text!r} is longer than the 64 characters a UID may have")
         return text
-    uid = _keywords().get(text)
+    uid = BUILTIN_UIDS.get(text) or _keywords().get(text)
     if uid is not None:
         return uid
     raise BadInput(f"unknown {what} {text!r}: give a pydicom keyword (e.g. CTImageStorage, "

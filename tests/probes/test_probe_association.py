@@ -142,3 +142,14 @@ def test_more_than_128_contexts_is_our_error() -> None:
     with pytest.raises(ValueError):
         asyncio.run(probe_association("127.0.0.1", 1, called_ae="X", calling_ae="Y",
                                       proposals=[ContextProposal("1.2.3", ("1.2.840.10008.1.2",))] * 129))
+
+
+def test_builtin_uid_table_agrees_with_pydicom() -> None:
+    from pydicom._uid_dict import UID_dictionary
+
+    from dicomdoctor.probes.contexts import (BUILTIN_UIDS, DEFAULT_ABSTRACT_SYNTAXES, DEFAULT_TRANSFER_SYNTAXES)
+
+    by_keyword = {entry[4]: uid for uid, entry in UID_dictionary.items() if entry[4]}
+    assert set(DEFAULT_ABSTRACT_SYNTAXES) | set(DEFAULT_TRANSFER_SYNTAXES) <= set(BUILTIN_UIDS)
+    for keyword, uid in BUILTIN_UIDS.items():
+        assert by_keyword[keyword] == uid, keyword
