@@ -12,14 +12,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from ..engine.context import RunOptions
 from ..errors import BadInput
-from ..net.timeouts import Timeouts
 from ..target import Target, TLSOptions, check_ae_title, parse_target
 
 if TYPE_CHECKING:
     from ..engine.model import Report
     from ..engine.playbook import Playbook
+    from ..engine.context import RunOptions
 
 # The defaults of the options in cli.py `_common` / `run`.
 CLI_DEFAULTS: dict[str, Any] = {"calling_ae": "DICOMDOCTOR", "timeout": 10.0, "dimse_timeout": 30.0,
@@ -96,7 +95,9 @@ def apply_args_to_targets(args: argparse.Namespace, targets: "tuple[Target, ...]
     return [t.with_(**changes) if changes else t for t in targets]
 
 
-def options_from_args(args: argparse.Namespace, playbook: "Playbook | None" = None) -> RunOptions:
+def options_from_args(args: argparse.Namespace, playbook: "Playbook | None" = None) -> "RunOptions":
+    from ..engine.context import RunOptions
+    from ..net.timeouts import Timeouts
     defaults = _defaults(playbook)
     timeout = float(_pick(args, "timeout", defaults))
     dimse_timeout = float(_pick(args, "dimse_timeout", defaults))

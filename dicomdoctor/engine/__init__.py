@@ -6,10 +6,7 @@ public names for everyone else. Importing it does not import the checks (that ha
 
 from __future__ import annotations
 
-from .context import (CheckContext, CheckResult, RunOptions, Timeouts, errored, failed, passed, skipped,
-                      warned)
 from .model import Cause, Finding, PeerInfo, Report, Status, TargetResult, worst
-from .registry import CheckSpec, all_checks, check, ensure_loaded, get_check
 
 __all__ = [
     "Cause", "CheckContext", "CheckRef", "CheckResult", "CheckSpec", "Finding", "PeerInfo", "Playbook",
@@ -20,6 +17,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
+    # context and registry pull in net (asyncio, ssl): `explain` and `pcap` start faster without them.
+    if name in ("CheckContext", "CheckResult", "RunOptions", "Timeouts", "errored", "failed", "passed", "skipped",
+                "warned"):
+        from . import context
+
+        return getattr(context, name)
+    if name in ("CheckSpec", "all_checks", "check", "ensure_loaded", "get_check"):
+        from . import registry
+
+        return getattr(registry, name)
     # playbook (yaml) and runner are loaded on first use: check modules import this package too.
     if name in ("CheckRef", "Playbook", "load_playbook", "apply_overrides", "make_playbook"):
         from . import playbook
