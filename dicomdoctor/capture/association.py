@@ -19,6 +19,7 @@ from typing import Any
 
 from ..dimse.fragment import AssembledMessage
 from ..dimse.summary import summarize_message
+from ..trace_entry import RECV, SENT, TraceEntry
 from ..ul import AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ
 from .pdustream import PduStream
 
@@ -39,23 +40,6 @@ def looks_like_associate_rq(head: bytes) -> bool:
         return False
     length = _U32.unpack_from(head, 2)[0]
     return 68 <= length <= (1 << 20) and head[6] == 0x00 and head[7] & 0x01 == 1
-
-
-SENT, RECV = "sent", "recv"  # as in net.trace: "sent" = from the requestor, "recv" = from the acceptor
-
-
-@dataclass(frozen=True, slots=True)
-class TraceEntry:
-    """The fields of ``net.trace.TraceEntry`` that renderers read (report._common.trace_rows), defined here so
-    the capture path does not import dicomdoctor.net (asyncio, ssl and pydicom: a second of start-up).
-    ``t`` is seconds since the connection's first packet."""
-
-    t: float
-    direction: str
-    pdu_type: str
-    summary: str
-    length: int
-    pdu: Any = None
 
 
 def pdu_name(pdu: Any) -> str:

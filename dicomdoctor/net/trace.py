@@ -14,28 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..dimse.summary import summarize_message
-
-SENT = "sent"
-RECV = "recv"
-
-
-@dataclass(frozen=True, slots=True)
-class TraceEntry:
-    """`t`: seconds since the trace started (monotonic). `pdu_type`: "A-ASSOCIATE-RQ", ..., "P-DATA-TF", or
-    "TRANSPORT" / "NOTE" for events that are not PDUs (connected, closed, timeout, violation). `length`: bytes
-    on the wire (all PDUs of a message for P-DATA). `pdu`: the decoded PDU for association PDUs, the decoded
-    DIMSE message (dimse.messages) for P-DATA entries, None for notes."""
-
-    t: float
-    direction: str
-    pdu_type: str
-    summary: str
-    length: int
-    pdu: Any = None
-
-    def line(self) -> str:
-        arrow = ">>" if self.direction == SENT else ("<<" if self.direction == RECV else "--")
-        return f"{self.t * 1000:9.1f} ms {arrow} {self.summary}"
+from ..trace_entry import RECV, SENT, TraceEntry
 
 
 @dataclass
