@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.filewriter import write_dataset
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
-from pydicom.uid import UID
 
-from ..ul.pdu import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from ..net.storage import part10_bytes
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
@@ -101,17 +100,9 @@ def encode_dataset(ds: Dataset, ts: str) -> bytes:
 
 def write_part10(path: Path, data: bytes, ts: str, sop_class: str, sop_instance: str) -> None:
     """Write received data-set bytes as a Part-10 file without re-encoding them (PS3.10 §7.1)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(sop_class)
-    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
-    meta.TransferSyntaxUID = UID(ts)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    fp = DicomBytesIO()
-    fp.write(b"\x00" * 128 + b"DICM")
-    write_file_meta_info(fp, meta, enforce_standard=True)
+    raw = part10_bytes(sop_class, sop_instance, ts, data)
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(fp.getvalue() + data)
+    tmp.write_bytes(raw)
     tmp.replace(path)  # atomic: a crash never leaves half a file that the next start would load
 
 
