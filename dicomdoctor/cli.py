@@ -12,6 +12,7 @@ import sys
 from typing import Sequence
 
 from . import __version__
+from .commands._common import byte_size_type, deadline_type, pdu_length_type, seconds_type
 from .errors import BadInput
 
 FORMATS = ("text", "json", "junit", "markdown", "html", "pdf", "nagios", "prometheus")
@@ -19,10 +20,12 @@ LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on bad usage; DESIGN says bad input is exit 3 with one clear message."""
+    """argparse exits 2 on bad usage; DESIGN says bad input is exit 3 with one clear message. `main` prints
+    "dicomdoctor: " before it, so the message names only the sub-command (the program name once)."""
 
     def error(self, message: str) -> "NoReturn":  # type: ignore[name-defined]  # noqa: F821
-        raise BadInput(f"{self.prog}: {message}")
+        command = self.prog.partition(" ")[2]
+        raise BadInput(f"{command}: {message}" if command else message)
 
 
 def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
@@ -31,12 +34,19 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
                    help="our AE title (default DICOMDOCTOR)")
     g.add_argument("--called-ae", "-aec", dest="called_ae", default=None, metavar="AE",
                    help="the peer's AE title (overrides the AE@ part of TARGET)")
-    g.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                   help="connect and association timeout in seconds (default 10)")
-    g.add_argument("--dimse-timeout", type=float, default=30.0, metavar="S",
-                   help="time to wait for each DIMSE response (default 30)")
-    g.add_argument("--max-pdu", type=int, default=16384, metavar="N",
+    g.add_argument("--timeout", type=seconds_type, default=10.0, metavar="S",
+                   help="connect and association timeout in seconds (default 10); also the DIMSE timeout "
+                        "unless --dimse-timeout is given")
+    g.add_argument("--dimse-timeout", type=seconds_type, default=None, metavar="S",
+                   help="time to wait for each DIMSE response (default: the --timeout)")
+    g.add_argument("--deadline", type=deadline_type, default=None, metavar="S",
+                   help="the most a whole command may take per target, in seconds (default 4 x (--timeout + "
+                        "--dimse-timeout); 0 = none); raise it for long transfers")
+    g.add_argument("--max-pdu", type=pdu_length_type, default=16384, metavar="N",
                    help="the maximum PDU length we receive (default 16384; 0 = unlimited)")
+    g.add_argument("--max-dataset", type=byte_size_type, default=None, metavar="N",
+                   help="the largest data set we accept from a peer, e.g. 512M (default 1G; C-STORE data is "
+                        "spooled to disk, other data sets are held in memory up to 16M)")
     t = p.add_argument_group("TLS (verifies the peer's certificate unless --insecure)")
     t.add_argument("--tls", action="store_true", help="use DICOM over TLS")
     t.add_argument("--ca", metavar="FILE", help="CA certificates (PEM) to trust")
@@ -51,6 +61,24 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
     o.add_argument("--show-phi", action="store_true", help="do not redact patient data in reports")
     o.add_argument("--no-color", action="store_true", help="plain text without colours")
     o.add_argument("--capture", metavar="FILE", help="record this session's packets to a pcap file")
+    o.add_argument("--guess-ae", choices=("polite", "wide"), default="polite",
+                   help="after a called-AE reject: a handful of evidence-driven AE title guesses (polite, at most "
+                        "6 associations) or the long list of vendor defaults (wide, up to 32)")
+
+
+def _dicomweb(p: argparse.ArgumentParser) -> None:
+    w = p.add_argument_group("DICOMweb (the dicomweb.* checks)")
+    w.add_argument("--dicomweb", metavar="URL", default=None,
+                   help="the DICOMweb base URL, e.g. http://pacs:8042/dicom-web (Orthanc) or "
+                        "http://pacs:8080/dcm4chee-arc/aets/DCM4CHEE/rs")
+    w.add_argument("--dicomweb-user", metavar="USER", default=None,
+                   help="HTTP basic user; its password is read from --dicomweb-secret")
+    w.add_argument("--dicomweb-secret", metavar="FILE|env:NAME", default=None,
+                   help="file or environment variable holding the password (with --dicomweb-user) or the bearer "
+                        "token (without); never printed")
+    w.add_argument("--dicomweb-ca", metavar="FILE", default=None,
+                   help="CA certificates (PEM) for an https URL (default: --ca, else the system's)")
+    w.add_argument("--dicomweb-insecure", action="store_true", help="do not verify the DICOMweb server's certificate")
 
 
 def _query(p: argparse.ArgumentParser) -> None:
@@ -85,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--set", action="append", default=[], metavar="CHECK.PARAM=VALUE", dest="overrides")
     d.add_argument("--no-probe", action="store_true", help="do not probe AE title variants after a rejection")
     _common(d)
+    _dicomweb(d)
 
     r = sub.add_parser("run", help="run a playbook; its targets come from the playbook (fleet)")
     r.add_argument("playbook", metavar="PLAYBOOK")
@@ -92,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--concurrency", type=int, default=32, metavar="N", help="targets checked at once")
     r.add_argument("--no-probe", action="store_true")
     _common(r)
+    _dicomweb(r)
 
     e = sub.add_parser("echo", help="C-ECHO (verification)")
     e.add_argument("target", metavar="TARGET")
@@ -125,6 +155,33 @@ def build_parser() -> argparse.ArgumentParser:
     _query(g)
     g.add_argument("--out", default=None, metavar="DIR")
     _common(g)
+
+    w = sub.add_parser("worklist", help="Modality Worklist C-FIND, as a modality asks")
+    w.add_argument("target", metavar="TARGET")
+    w.add_argument("-k", "--query-key", dest="keys", action="append", default=[], metavar="Key=Value",
+                   help="a matching or return key, e.g. PatientID= or Modality=CT (Scheduled Procedure Step keys "
+                        "go into its sequence); repeatable")
+    w.add_argument("--station", default="", metavar="AE", help="Scheduled Station AE Title to pin (default: any)")
+    w.add_argument("--modality", default="", metavar="CODE", help="Modality to pin, e.g. CT (default: any)")
+    w.add_argument("--date", default="today", metavar="DATE",
+                   help="Scheduled Procedure Step Start Date: YYYYMMDD, a range, today (default), or '' for any")
+    _common(w)
+
+    pp = sub.add_parser("mpps", help="MPPS: N-CREATE IN PROGRESS, then N-SET COMPLETED (writes a synthetic step)")
+    pp.add_argument("target", metavar="TARGET")
+    pp.add_argument("--discontinue", action="store_true", help="end the step DISCONTINUED instead of COMPLETED")
+    _common(pp)
+
+    cm = sub.add_parser("commit", help="Storage Commitment: store files, N-ACTION, await the N-EVENT-REPORT")
+    cm.add_argument("target", metavar="TARGET")
+    cm.add_argument("paths", nargs="*", metavar="FILE|DIR", help="instances to commit (default: one synthetic)")
+    cm.add_argument("--listen", type=int, default=None, metavar="PORT",
+                    help="our SCP for a report sent on a new association (the peer must know our AE at this port)")
+    cm.add_argument("--listen-host", default="127.0.0.1", metavar="ADDR")
+    cm.add_argument("--no-store", action="store_true", help="the instances are on the peer already: do not C-STORE")
+    cm.add_argument("--wait", type=seconds_type, default=None, metavar="S",
+                    help="how long to wait for the report (default: the DIMSE timeout)")
+    _common(cm)
 
     x = sub.add_parser("explain", help="decode a DIMSE status or match an error message to causes")
     x.add_argument("text", metavar="STATUS|ERROR-TEXT")
@@ -168,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
                           "calling AE itself, which is reached at the caller's address on port 11113 "
                           "(or 104) as a last resort")
 
+    ex = sub.add_parser("exporter", help="a Prometheus exporter: /probe?target=AE@host:port&playbook=NAME",
+                        description="Serves GET /probe?target=AE@HOST:PORT&playbook=NAME (the --format prometheus "
+                                    "series plus dicomdoctor_probe_success and dicomdoctor_probe_duration_seconds), "
+                                    "GET /metrics (its own counters) and GET / (recent probes), in the manner of "
+                                    "blackbox_exporter. Serves until Ctrl-C.")
+    ex.add_argument("--listen", default="127.0.0.1:9431", metavar="HOST:PORT",
+                    help="address to serve on (default 127.0.0.1:9431, loopback; anything else warns)")
+    ex.add_argument("--config", default=None, metavar="FILE",
+                    help="exporter.yaml: playbooks (modules), targets' TLS and AE options, limits")
+    ex.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the HTML reports")
+
     demo = sub.add_parser("demo", help="run the doctor against the built-in simulator",
                           description="Starts several simulated PACS on free loopback ports, each broken in "
                                       "a different way (plus a healthy one), and runs the standard playbook "
@@ -183,17 +251,56 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Options before, between or after the positionals, as dcmtk and pynetdicom users type them
+    (`store PACS@host:104 --max-pdu 131072 a.dcm b.dcm`). argparse's intermixed parsing cannot see through
+    sub-parsers, so the sub-command is found first (the first word that is not a top-level option) and its
+    own parser reads the rest intermixed."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    commands = _subparsers(parser)
+    at = next((i for i, w in enumerate(words) if not w.startswith("-")), None)
+    if at is None or words[at] not in commands:
+        return parser.parse_args(words)  # help, --version, no or unknown command: argparse says it
+    if words[:at]:
+        parser.parse_args(words[:at])  # top-level options (-h, --version) print and exit, others are errors
+    args = commands[words[at]].parse_intermixed_args(words[at + 1:])
+    args.command = words[at]
+    return args
+
+
+def _escape(text: str) -> str:
+    """Messages may quote a peer or a file: never let their control/bidi characters act on the terminal."""
+    from .report.redact import escape_unsafe
+    return escape_unsafe(text)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """Library warnings (pydicom's "Invalid value for VR ...") quote the peer's bytes: escape them too."""
+    import warnings
+    sys.stderr.write(_escape(warnings.formatwarning(message, category, filename, lineno, line)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+    warnings.showwarning = _show_warning
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parse_args(parser, argv)
         if not args.command:
             parser.print_help()
             return 3
         module = importlib.import_module(f"dicomdoctor.commands.{args.command}")
         return int(module.run(args))
     except BadInput as exc:
-        print(f"dicomdoctor: {exc}", file=sys.stderr)
+        print(f"dicomdoctor: {_escape(str(exc))}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("dicomdoctor: interrupted", file=sys.stderr)
@@ -203,6 +310,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for users; DICOMDOCTOR_DEBUG=1 shows it for developers
         if os.environ.get("DICOMDOCTOR_DEBUG"):
             raise
-        print(f"dicomdoctor: internal error: {type(exc).__name__}: {exc} "
+        print(f"dicomdoctor: internal error: {type(exc).__name__}: {_escape(str(exc))} "
               "(set DICOMDOCTOR_DEBUG=1 for the traceback)", file=sys.stderr)
         return 3

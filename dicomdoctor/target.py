@@ -63,6 +63,19 @@ class TLSOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class DicomWebOptions:
+    """The DICOMweb base URL of a target (`--dicomweb URL`, or `dicomweb:` on a playbook target) and how to
+    reach it. The secret is never held here, only where to read it (`secret`: a file path, or `env:NAME`), so
+    reports, reprs and logs cannot show it. `ca` / `insecure`: TLS for an https URL (verified by default)."""
+
+    url: str
+    user: str | None = None     # HTTP basic user (the secret is its password); None: the secret is a bearer token
+    secret: str | None = None   # where the password or token is: a file path or "env:NAME"
+    ca: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     host: str
     port: int = DEFAULT_PORT
@@ -72,6 +85,7 @@ class Target:
     # The text the user typed, when the called AE was given, else None (used to say "no AE was given").
     called_ae_given: bool = False
     label: str | None = None
+    dicomweb: DicomWebOptions | None = None  # for the dicomweb.* checks
 
     @property
     def id(self) -> str:

@@ -1,4 +1,5 @@
-"""Real DICOM peers for the tests: dcmtk (storescp, dcmqrscp), Orthanc, pynetdicom, plus test certificates.
+"""Real DICOM peers for the tests: dcmtk (storescp, dcmqrscp), Orthanc, pynetdicom, PixelMed (Java), dcmjs-dimse
+(Node.js, tests/peers_js), `dicomdoctor simulate` as a process, plus test certificates.
 
 Every peer listens on a free loopback port, is started with a bounded wait until its port accepts, logs to a
 file in the test's tmp dir (shown when it fails to start) and is killed on teardown (its whole process group:
@@ -413,6 +414,136 @@ def start_pynetdicom_scp(*, ae_title: str = "PYNETDICOM", port: int | None = Non
                     *handlers]
     scp.server = ae.start_server((LOOPBACK, port), block=False, evt_handlers=evt_handlers)
     return scp
+
+
+# ------------------------------------------------------------- independent toolkits: PixelMed, dcmjs-dimse
+# Neither shares code with dcmtk, pynetdicom or Orthanc: they catch assumptions those three share.
+
+JAVA = "/usr/bin/java"
+PIXELMED_JAR = "/usr/share/java/pixelmed.jar"  # Debian pixelmed-apps / libpixelmed-java
+NODE = "/usr/bin/node"
+PEERS_JS = Path(__file__).resolve().parent / "peers_js"  # package.json + scp.js/scu.js; npm ci installs it
+JAVA_START_TIMEOUT = 60.0  # a JVM on a loaded 2-core machine takes seconds to open its port
+
+
+def pixelmed_available() -> bool:
+    return os.access(JAVA, os.X_OK) and os.path.exists(PIXELMED_JAR)
+
+
+def dcmjs_available() -> bool:
+    return os.access(NODE, os.X_OK) and (PEERS_JS / "node_modules" / "dcmjs-dimse").is_dir()
+
+
+def start_pixelmed_scp(base: Path, *, ae_title: str = "PIXELMED", port: int | None = None,
+                       policy: str = "UNENCAPSULATED") -> Peer:
+    """PixelMed's StorageSOPClassSCPDispatcher (its storage + verification SCP), storing into
+    `peer.extra["out_dir"]`. It rejects a called AE title other than its own (1/1/7) and accepts any calling
+    AE. `policy` "UNENCAPSULATED" accepts the storage classes it knows with uncompressed transfer syntaxes only;
+    "ANY" also accepts compressed ones. It listens on every interface (no bind-address option): the tests
+    only ever connect to it on loopback."""
+    workdir = _unique_dir(base, "pixelmed")
+    port = port or free_port()
+    out = workdir / "out"
+    out.mkdir()
+    # main(port, AE, folder, SECURE|NONSECURE, ANY|other): the 5-argument form picks the context policy.
+    argv = [JAVA, "-Djava.awt.headless=true", "-cp", PIXELMED_JAR, "com.pixelmed.network.StorageSOPClassSCPDispatcher",
+            str(port), ae_title, str(out), "NONSECURE", policy]
+    peer = _spawn("pixelmed", argv, workdir, host=LOOPBACK, port=port, ae_title=ae_title,
+                  timeout=JAVA_START_TIMEOUT, env=dict(os.environ, HOME=str(workdir)))
+    peer.extra.update(out_dir=out, argv=argv)
+    return peer
+
+
+def run_pixelmed(tool_class: str, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+    """Run a PixelMed command-line class, e.g. ("com.pixelmed.network.VerificationSOPClassSCU", host, port,
+    called AE, calling AE, "NONSECURE"). Its SCUs exit 0 whatever happens: read their output."""
+    return subprocess.run([JAVA, "-Djava.awt.headless=true", "-cp", PIXELMED_JAR, tool_class, *args],
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def start_dcmjs_scp(base: Path, *, ae_title: str = "DCMJS", port: int | None = None, **behaviour: Any) -> Peer:
+    """tests/peers_js/scp.js, a dcmjs-dimse SCP on loopback. `behaviour` is its JSON (see the script's head):
+    check_called_ae, calling_ae_allow, calling_ae_reject, reject=[result, source, reason], sop_classes,
+    transfer_syntaxes={uid|"*": [ts]}, ts_refusal_result=4|3, abort="after-accept"|"on-request",
+    echo_status, store_status. `peer.events()` reads back what it saw (JSON lines of its log)."""
+    workdir = _unique_dir(base, "dcmjs")
+    port = port or free_port()
+    cfg = workdir / "scp.json"
+    cfg.write_text(json.dumps({"port": port, "host": LOOPBACK, "ae_title": ae_title, **behaviour}))
+    argv = [NODE, str(PEERS_JS / "scp.js"), str(cfg)]
+    peer = _spawn("dcmjs", argv, workdir, host=LOOPBACK, port=port, ae_title=ae_title)
+    peer.extra.update(config=cfg, argv=argv)
+    return peer
+
+
+def js_events(peer: Peer) -> list[dict[str, Any]]:
+    """The JSON event lines a peers_js script logged ({"event": ...}); other log lines are skipped."""
+    out = []
+    for line in peer.log_text().splitlines():
+        if line.startswith('{"event"'):
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+    return out
+
+
+def run_dcmjs_scu(host: str, port: int, called_ae: str, *, calling_ae: str = "DCMJSSCU", echo: bool = True,
+                  files: Sequence[Path | str] = (), timeout: float = 60.0) -> dict[str, Any]:
+    """tests/peers_js/scu.js: one association of C-ECHO and/or C-STOREs with dcmjs-dimse's Client. Returns its
+    JSON summary: {"echo": status|None, "stores": [status...], "errors": [...], "rejected": {...}|None}."""
+    spec = {"host": host, "port": port, "calling_ae": calling_ae, "called_ae": called_ae, "echo": echo,
+            "files": [str(f) for f in files]}
+    res = subprocess.run([NODE, str(PEERS_JS / "scu.js"), json.dumps(spec)], capture_output=True, text=True,
+                         timeout=timeout, stdin=subprocess.DEVNULL)
+    for line in reversed(res.stdout.splitlines()):
+        if line.startswith('{"summary"'):
+            return dict(json.loads(line)["summary"])
+    raise RuntimeError(f"scu.js printed no summary (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
+
+
+def start_simulate(base: Path, *faults: str, ae_title: str = "SIMULATOR", storage: Path | None = None,
+                   timeout: float = START_TIMEOUT) -> Peer:
+    """`dicomdoctor simulate` as its own process on a free loopback port (the port is read from its first
+    line, so no port race); `storage` keeps what it receives as files (`peer.extra["storage"]`)."""
+    workdir = _unique_dir(base, "simulate")
+    argv = [sys.executable, "-m", "dicomdoctor", "simulate", "--port", "0", "--aet", ae_title]
+    for f in faults:
+        argv += ["--fault", f]
+    if storage is not None:
+        argv += ["--storage", str(storage)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen(argv, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+    peer = Peer(name="simulate", ae_title=ae_title, host=LOOPBACK, port=0, workdir=workdir,
+                log=workdir / "simulate.log", proc=proc)
+    first: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:  # copies its output to the log for as long as it runs (a full pipe would stall it)
+        assert proc.stdout is not None
+        with open(peer.log, "ab") as fh:
+            for raw in proc.stdout:
+                fh.write(raw)
+                fh.flush()
+                if not first:
+                    first.append(raw.decode(errors="replace"))
+                    ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, name="simulate log", daemon=True).start()
+    try:
+        if not ready.wait(timeout):
+            raise TimeoutError(f"dicomdoctor simulate printed no listening line within {timeout:.0f} s")
+        text = first[0] if first else ""
+        if "listening on 127.0.0.1:" not in text:
+            raise RuntimeError(f"dicomdoctor simulate did not start: {text}{_tail(peer.log)}")
+        peer.port = int(text.split("127.0.0.1:")[1].split()[0])
+    except BaseException:
+        peer.stop()
+        raise
+    peer.extra.update(storage=storage, argv=argv)
+    return peer
 
 
 # ------------------------------------------------------------------------------------------- certificates

@@ -21,6 +21,7 @@ ALLOWED = {
     "capture": {"ul", "dimse", "engine", "report"},
     "sim": {"ul", "dimse", "net"},
     "tui": {"engine", "report", "commands"},
+    "exporter": {"net", "engine", "report"},
 }
 
 

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 from .. import __version__
 from ..engine.model import Finding, Report, Status, TargetResult, worst
@@ -101,7 +101,7 @@ class CaptureAnalysis:
         target, findings = judge_association(flow, self.kb, self.lang, tid)
         self._done.append((flow.first_ts, target, findings))
 
-    def run(self, path: str) -> "CaptureAnalysis":
+    def run(self, path: "str | BinaryIO") -> "CaptureAnalysis":
         reader = CaptureReader(path)
         feed = self.tracker.feed
         for seg in reader:
@@ -146,6 +146,21 @@ class CaptureAnalysis:
         status = Status.PASS
         if st is not None and st.truncated:
             problems.append("the file ends in the middle of a record (the capture was cut short)")
+            status = Status.WARN
+        if st is not None and st.damage:
+            # A damaged file is analysed up to (or around) the damage; the finding says where and how much
+            # was read before it, so the associations reported are known to be partial.
+            ev.update(damage=st.damage, damage_offset=st.damage_offset, damaged_blocks=st.damaged_blocks,
+                      packets_before_damage=st.packets_before_damage, stopped_at=st.stopped_at)
+            if st.stopped_at == st.damage_offset:
+                rest = "nothing after it could be read"
+            elif st.stopped_at is not None:
+                rest = f"{st.damaged_blocks} damaged block(s) in all; reading stopped at byte {st.stopped_at}"
+            else:
+                rest = f"{st.damaged_blocks} damaged block(s) skipped, the rest was read"
+            problems.append(f"the file is damaged at byte {st.damage_offset}: {st.damage}; "
+                            f"{st.packets_before_damage} packet(s) were read before it, {rest}")
+            causes.append("capture-damaged")
             status = Status.WARN
         if not self._done:
             status = Status.WARN

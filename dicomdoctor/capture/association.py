@@ -109,6 +109,9 @@ class Pending:
     message_id: int
     ts: float
     context_id: int
+    # The request never arrived whole: its command came, its data set was cut (by a reset, a close, the
+    # capture's end).
+    incomplete: bool = False
 
 
 @dataclass
@@ -159,6 +162,9 @@ class CapturedAssociation:
     _stash: list[tuple[int, float, bytes]] = field(default_factory=list)
     _held: int = 0
     _first_dir: int | None = None
+    # Per direction: the message whose command is complete and whose data set is still coming
+    # (operation, service, message id, context id, ts of its command).
+    _partial: list[tuple[Any, ...] | None] = field(default_factory=lambda: [None, None])
 
     @property
     def answer_lost(self) -> bool:
@@ -196,6 +202,8 @@ class CapturedAssociation:
             self.dicom = True
             self.requestor = direction
             self.streams = (PduStream(0, self), PduStream(1, self))
+            for stream in self.streams:
+                self._watch_datasets(stream)
             held, self._stash = self._stash, []
             # The requestor's held bytes first: the other side's (an AC seen out of order) answer them.
             for d, ts0, chunk in sorted(held, key=lambda h: h[0] != direction):
@@ -236,9 +244,41 @@ class CapturedAssociation:
     def closed(self, ts: float, how: str) -> None:
         self.end = (how, ts)
         self.last_ts = max(self.last_ts, ts)
-        if self.dicom and self.streams is not None and how != "capture-end":
-            for s in self.streams:
-                s.end(ts)
+        if self.dicom and self.streams is not None:
+            self._interrupted(ts)
+            if how != "capture-end":
+                for s in self.streams:
+                    s.end(ts)
+
+    def _watch_datasets(self, stream: PduStream) -> None:
+        """Note each message whose command is complete while its data set streams, so that one the connection
+        cuts (a C-STORE-RQ reset mid-data-set) is still an operation, not nothing."""
+        inner = stream.reassembler.dataset_sink
+        direction = stream.direction
+
+        def sink(context_id: int, message: Any) -> Any:
+            if not getattr(message, "IS_RESPONSE", False):
+                op = message.name[:-3] if message.name.endswith("-RQ") else message.name
+                self._partial[direction] = (op, message.service, getattr(message, "message_id", 0), context_id,
+                                            self.last_ts)
+            return inner(context_id, message) if inner is not None else None
+
+        stream.reassembler.dataset_sink = sink
+
+    def _interrupted(self, ts: float) -> None:
+        """The connection ended: a request whose data set was still coming becomes an operation without a
+        response (the judge names how the connection ended as its cause)."""
+        assert self.streams is not None
+        for direction, partial in enumerate(self._partial):
+            stream = self.streams[direction]
+            if partial is None or not stream.reassembler.in_progress or stream.lost:
+                continue
+            op, service, mid, cid, t0 = partial
+            self._partial[direction] = None
+            self.operations[op] = self.operations.get(op, 0) + 1
+            if self.first_request_ts is None:
+                self.first_request_ts = t0
+            self.pending[(direction, mid)] = Pending(op, service, mid, t0, cid, incomplete=True)
 
     # -------------------------------------------------------------------------- pdustream.StreamSink
     def on_pdu(self, direction: int, ts: float, pdu: Any, length: int) -> None:
@@ -295,6 +335,7 @@ class CapturedAssociation:
             self.on_violation(direction, ts_end, "context-not-accepted",
                               f"{msg.name} on presentation context {am.context_id}, which the acceptor did not "
                               f"accept", "error")
+        self._partial[direction] = None  # complete: not interrupted
         name = msg.name
         if name == "C-CANCEL-RQ":
             self.cancels += 1

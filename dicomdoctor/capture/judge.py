@@ -1,21 +1,22 @@
 """Judge one captured association: three findings (capture.association, capture.dimse, capture.violations)
 with evidence, status and ranked causes, using the same cause ids as the live checks.
 
-Facts come from association.py; knowledge (titles, causes, status rules) from the knowledge base
-(`kb.causes_for_status` maps DIMSE statuses to causes, as for the live dimse.* checks), so a PACS admin who
-adds a status rule to checks/*.yaml changes the pcap analysis too.
+Facts come from association.py; causes from engine/judge.py, the one judgement the live checks use too
+(rejects, aborts and statuses, driven by checks/*.yaml), so a PACS admin who adds a rule there changes the pcap
+analysis as well. Titles and texts come from the knowledge base.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..engine import judge
 from ..engine.kb import KnowledgeBase
 from ..engine.model import Cause, Finding, PeerInfo, Status, TargetResult, worst
 from ..ul import pc_result_name
 from .association import CapturedAssociation
 
-__all__ = ["judge_association", "reject_causes", "TITLES"]
+__all__ = ["judge_association", "TITLES"]
 
 # Fallback titles for check ids without a knowledge-base file.
 TITLES = {"capture.association": "Association in a capture", "capture.dimse": "DIMSE operations in a capture",
@@ -25,18 +26,13 @@ _FAIL_CODES = frozenset({"pdu-length-violation", "malformed-pdu", "unrecognized-
                          "context-not-accepted", "pdu-truncated"})
 
 
-def reject_causes(source: int, reason: int) -> tuple[str, ...]:
-    """A-ASSOCIATE-RJ source/reason -> cause ids, most likely first (as assoc.ae-title ranks them)."""
-    if source == 1 and reason == 7:
-        return ("called-ae-not-recognized", "ae-title-invalid")
-    if source == 1 and reason == 3:
-        return ("calling-ae-not-recognized", "calling-host-mismatch", "ae-title-invalid")
-    if source == 3:
-        return ("temporary-congestion", "too-many-associations") if reason == 1 else \
-            ("too-many-associations", "server-overloaded")
-    if reason == 2 and source in (1, 2):
-        return ("application-context-not-supported", "not-dicom")
-    return ("reject-no-reason", "calling-ae-not-recognized", "called-ae-not-recognized", "calling-host-mismatch")
+def _prior(a: CapturedAssociation) -> judge.Prior:
+    """What the capture itself shows of the acceptor before the fact: its product (A-ASSOCIATE-AC items),
+    for the product rules of the judgement."""
+    ui = a.ac.user_information if a.ac is not None else None
+    if ui is None:
+        return judge.Prior()
+    return judge.prior_from({}, PeerInfo(ui.implementation_class_uid, ui.implementation_version_name))
 
 
 def _causes(kb: KnowledgeBase, ids: Any, lang: str) -> tuple[Cause, ...]:
@@ -120,7 +116,7 @@ def _association_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, t
         ev["reject"] = {"result": rj.result, "result_name": rj.result_name, "source": rj.source,
                         "source_name": rj.source_name, "reason": rj.reason, "reason_name": rj.reason_name}
         ev["time_to_reject_ms"] = _ms(a.rq_ts, a.rj_ts)
-        status, causes = Status.FAIL, reject_causes(rj.source, rj.reason)
+        status, causes = Status.FAIL, judge.reject_causes(rj.result, rj.source, rj.reason, _prior(a))
         summary = f"association rejected: {rj.describe()} ({rj.result}/{rj.source}/{rj.reason})"
     elif a.ac is None:
         if a.answer_lost:
@@ -132,11 +128,10 @@ def _association_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, t
             by = ev["abort"]["by"]
             ev["outcome"] = "aborted"
             status = Status.FAIL
+            causes = judge.abort_causes(pdu.source, pdu.reason, "association", _prior(a), by=by)
             if by == "acceptor":
-                causes = ("peer-aborted", "calling-ae-not-recognized", "no-presentation-context")
                 summary = f"the acceptor aborted during negotiation ({ev['abort']['reason_name']})"
             else:
-                causes = ("association-timeout", "listener-busy")
                 summary = "the requestor gave up and aborted before any answer to its A-ASSOCIATE-RQ"
         elif end_how == "capture-end":
             ev["outcome"] = "no-answer-in-capture"
@@ -150,7 +145,9 @@ def _association_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, t
         else:
             ev["outcome"] = "no-answer"
             status = Status.FAIL
-            causes = ("association-timeout", "listener-busy", "peer-aborted")
+            # Who ended the connection is not in a capture's FIN or RST.
+            causes = judge.abort_causes(None, None, "association", _prior(a), by="unknown",
+                                        kind="reset" if end_how == "rst" else "closed")
             summary = f"the A-ASSOCIATE-RQ got no answer before the connection ended ({end_how})"
     else:
         ev["outcome"] = "accepted"
@@ -167,24 +164,26 @@ def _association_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, t
             summary += ", so no operation was possible"
         if a.abort is not None:
             by = ev["abort"]["by"]
+            pdu = a.abort[0]
             if by == "acceptor":
                 status = Status.FAIL
-                causes = causes + ("peer-aborted",)
+                causes = causes + judge.abort_causes(pdu.source, pdu.reason, "dimse", _prior(a), by=by)
                 summary += f"; then aborted by the acceptor ({ev['abort']['source_name']}, " \
                            f"{ev['abort']['reason_name']})"
             else:
                 status = max(status, Status.WARN, key=_rank)
-                causes = causes + ("release-not-clean",)
+                causes = causes + judge.abort_causes(pdu.source, pdu.reason, "release", _prior(a), by=by)
                 summary += "; ended by an A-ABORT from the requestor instead of a release"
         elif ev["end"] == "release":
             summary += "; released"
         elif a.release_rq is not None:
             status = max(status, Status.WARN, key=_rank)
-            causes = causes + ("release-not-clean",)
+            causes = causes + judge.abort_causes(None, None, "release", _prior(a), by="unknown", kind="no-reply")
             summary += "; A-RELEASE-RQ got no A-RELEASE-RP"
         elif end_how in ("fin", "rst", "reused", "idle"):
             status = max(status, Status.WARN, key=_rank)
-            causes = causes + (("peer-aborted", "release-not-clean") if end_how == "rst" else ("release-not-clean",))
+            causes = causes + judge.abort_causes(None, None, "release", _prior(a), by="unknown",
+                                                 kind="reset" if end_how == "rst" else "closed")
             summary += f"; the TCP connection was {'reset' if end_how == 'rst' else 'closed'} without a release"
         else:
             summary += "; still open when the capture ended"
@@ -203,17 +202,11 @@ def _rank(s: Status) -> int:
 
 # -------------------------------------------------------------------------------------------- dimse
 
-def _status_causes(kb: KnowledgeBase, statuses: list[dict[str, Any]], category: str) -> list[str]:
+def _causes_of_statuses(statuses: list[dict[str, Any]], category: str) -> list[str]:
     out: list[str] = []
     for st in statuses:
-        if st["category"] != category or st.get("status") is None:
-            continue
-        ranked = kb.causes_for_status(st["status"], st.get("service"))
-        if ranked:
-            out.append(ranked[0][0])
-            # a close second (e.g. A702 on C-MOVE: connect-back failed vs out of resources) is kept too
-            if len(ranked) > 1 and ranked[1][1] >= ranked[0][1] - 0.2:
-                out.append(ranked[1][0])
+        if st["category"] == category and st.get("status") is not None:
+            out += judge.status_causes(st["status"], st.get("service"))
     return out
 
 
@@ -225,8 +218,8 @@ def _dimse_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: st
     ev: dict[str, Any] = {"operations": dict(a.operations), "responses": counts, "statuses": statuses}
     if a.failures:
         ev["failures"] = a.failures
-    unanswered = [{"operation": p.operation, "message_id": p.message_id, "t_ms": a._ms(p.ts)}
-                  for p in list(a.pending.values())[:20]]
+    unanswered = [{"operation": p.operation, "message_id": p.message_id, "t_ms": a._ms(p.ts),
+                   **({"incomplete": True} if p.incomplete else {})} for p in list(a.pending.values())[:20]]
     if unanswered:
         ev["unanswered"] = unanswered
         ev["unanswered_count"] = len(a.pending)
@@ -268,20 +261,23 @@ def _dimse_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: st
         status = Status.PASS
         if counts["failure"]:
             status = Status.FAIL
-            causes += _status_causes(kb, statuses, "failure")
+            causes += _causes_of_statuses(statuses, "failure")
         elif counts["warning"]:
             status = Status.WARN
-            causes += _status_causes(kb, statuses, "warning")
+            causes += _causes_of_statuses(statuses, "warning")
         if a.pending and a.end and a.end[0] != "capture-end":
             status = Status.FAIL
             aborted_by = a.who(a.abort[1]) if a.abort is not None else None
             summary += f"; {len(a.pending)} request(s) never answered"
-            if aborted_by == "acceptor" or (a.end[0] == "rst" and aborted_by is None):
-                causes.append("peer-aborted")
-            elif aborted_by == "requestor":
-                causes += ["dimse-timeout", "peer-aborted"]
-            else:
-                causes.append("peer-aborted")
+            cut = [p for p in a.pending.values() if p.incomplete]
+            if cut:  # a request cut mid-data-set by the connection's end (capture/association.py)
+                how = {"rst": "a TCP reset", "fin": "the connection's close"}.get(a.end[0], "the connection's end")
+                summary += (f" ({cut[0].operation}-RQ message {cut[0].message_id} was cut by {how} before its data "
+                            f"set was complete)")
+            abort = a.abort[0] if a.abort is not None else None
+            causes += judge.abort_causes(
+                abort.source if abort else None, abort.reason if abort else None, "dimse", _prior(a),
+                by=aborted_by or "unknown", kind=None if abort else ("reset" if a.end[0] == "rst" else "closed"))
         elif a.pending:
             summary += f"; {len(a.pending)} request(s) still waiting when the capture ended"
         if a.slowest is not None:

@@ -13,7 +13,11 @@ Network layer: IPv4 (fragments are counted and skipped: TCP over IP fragments is
 with its extension headers.
 
 A file that is not a capture raises ``CaptureFormatError`` (a ValueError) naming what was found; a record cut
-short at the end of the file (a capture that was killed) ends the stream and sets ``truncated``.
+short at the end of the file (a capture that was killed) ends the stream and sets ``truncated``. Damage after
+the file header (a block length that breaks the framing, a block too short for its fixed fields, a packet
+longer than its block) never raises: ``stats.damage`` names the first one and its byte offset, a block whose
+framing still holds is skipped (``damaged_blocks``), and broken framing ends the stream there. Every field is
+read only after its length was checked against what the block holds.
 """
 
 from __future__ import annotations
@@ -75,6 +79,20 @@ class ReaderStats:
     truncated: bool = False
     format: str = ""
     linktypes: set[int] | None = None
+    # The first damage seen after the file header: what it was, at which byte, and how many packets had been
+    # read before it (damage later in the file only counts in damaged_blocks).
+    damage: str = ""
+    damage_offset: int | None = None
+    packets_before_damage: int = 0
+    damaged_blocks: int = 0
+    stopped_at: int | None = None  # where the framing broke: nothing after this offset was read
+
+    def damaged(self, offset: int, what: str, *, stop: bool = False) -> None:
+        self.damaged_blocks += 1
+        if not self.damage:
+            self.damage, self.damage_offset, self.packets_before_damage = what, offset, self.packets
+        if stop:
+            self.stopped_at = offset
 
 
 def _decode_ip(data: memoryview, off: int) -> tuple[bytes, bytes, memoryview, int] | None | Literal[False]:
@@ -89,6 +107,8 @@ def _decode_ip(data: memoryview, off: int) -> tuple[bytes, bytes, memoryview, in
         if frag & 0x3FFF:  # more-fragments flag or a fragment offset
             return False
         ihl = (vihl & 0x0F) * 4
+        if ihl < 20:  # not a valid IPv4 header: whatever follows is not a TCP header
+            return None
         # total 0 happens with TSO on the capturing host: the segment is whatever was captured.
         end = off + total if total else len(data)
         wire = (total - ihl) if total else (len(data) - off - ihl)
@@ -165,28 +185,36 @@ def decode_packet(linktype: int, ts: float, data: memoryview) -> Segment | None 
 class CaptureReader:
     """Iterate ``Segment``s of a pcap/pcapng file. ``stats`` counts what was skipped and why."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: str | BinaryIO) -> None:
+        # A path, or an open binary file (the fuzzers read captures from memory); messages name the path.
+        self._file: BinaryIO | None = None if isinstance(path, str) else path
+        self.path = path if isinstance(path, str) else str(getattr(path, "name", "<capture>"))
         self.stats = ReaderStats(linktypes=set())
 
     def __iter__(self) -> Iterator[Segment]:
+        if self._file is not None:
+            yield from self._read(self._file)
+            return
         try:
             f = open(self.path, "rb", buffering=_READ_BUFFER)
         except OSError as exc:
             raise CaptureFormatError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         with f:
-            head = f.read(4)
-            if len(head) < 4:
-                raise CaptureFormatError(f"{self.path} is not a pcap or pcapng capture (the file is "
-                                         f"{len(head)} bytes long)")
-            if head == b"\x0a\x0d\x0d\x0a":
-                yield from self._pcapng(f)
-            elif head in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
-                yield from self._pcap(f, head)
-            else:
-                raise CaptureFormatError(f"{self.path} is not a pcap or pcapng capture (it starts with "
-                                         f"{head.hex(' ')}; pcap starts with d4 c3 b2 a1 or a1 b2 c3 d4, "
-                                         f"pcapng with 0a 0d 0d 0a)")
+            yield from self._read(f)
+
+    def _read(self, f: BinaryIO) -> Iterator[Segment]:
+        head = f.read(4)
+        if len(head) < 4:
+            raise CaptureFormatError(f"{self.path} is not a pcap or pcapng capture (the file is "
+                                     f"{len(head)} bytes long)")
+        if head == b"\x0a\x0d\x0d\x0a":
+            yield from self._pcapng(f)
+        elif head in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d"):
+            yield from self._pcap(f, head)
+        else:
+            raise CaptureFormatError(f"{self.path} is not a pcap or pcapng capture (it starts with "
+                                     f"{head.hex(' ')}; pcap starts with d4 c3 b2 a1 or a1 b2 c3 d4, "
+                                     f"pcapng with 0a 0d 0d 0a)")
 
     # -- helpers --------------------------------------------------------------------------------------
     def _emit(self, linktype: int, ts: float, data: bytes) -> Segment | None:
@@ -224,6 +252,7 @@ class CaptureReader:
         div = 1e9 if nano else 1e6
         read = f.read
         emit = self._emit
+        pos = 24
         while True:
             hdr = read(16)
             if len(hdr) < 16:
@@ -231,12 +260,15 @@ class CaptureReader:
                 return
             sec, frac, incl, _orig = rec.unpack(hdr)
             if incl > MAX_RECORD:
-                raise CaptureFormatError(f"{self.path}: record {st.packets + 1} claims {incl} bytes; the file "
-                                         f"is corrupt")
+                # No resynchronising a classic pcap: the next record starts where this length says.
+                st.damaged(pos, f"pcap record {st.packets + 1} claims {incl} bytes (more than the "
+                                f"{MAX_RECORD >> 20} MiB any packet can be)", stop=True)
+                return
             data = read(incl)
             if len(data) < incl:
                 st.truncated = True
                 return
+            pos += 16 + incl
             seg = emit(linktype, sec + frac / div, data)
             if seg is not None:
                 yield seg
@@ -251,6 +283,7 @@ class CaptureReader:
         e = "<"
         interfaces: list[tuple[int, float]] = []  # (linktype, seconds per timestamp unit)
         first = True
+        pos = 0  # byte offset of the block being read
         while True:
             hdr = b"\x0a\x0d\x0d\x0a" + read(4) if first else read(8)
             if len(hdr) < 8:
@@ -261,34 +294,63 @@ class CaptureReader:
             btype = hdr[:4]
             if btype == b"\x0a\x0d\x0d\x0a":  # SHB: its byte-order magic decides the section's endianness
                 bom = read(4)
+                if len(bom) < 4 and not first:
+                    st.truncated = True
+                    return
                 if bom == b"\x4d\x3c\x2b\x1a":
                     e = "<"
                 elif bom == b"\x1a\x2b\x3c\x4d":
                     e = ">"
-                else:
+                elif first:
                     raise CaptureFormatError(f"{self.path}: pcapng section header with a bad byte-order "
                                              f"magic ({bom.hex(' ')})")
+                else:
+                    st.damaged(pos, f"pcapng section header with a bad byte-order magic ({bom.hex(' ')})",
+                               stop=True)
+                    return
                 total = struct.unpack(e + "I", hdr[4:8])[0]
-                if total < 28 or total > MAX_RECORD:
-                    raise CaptureFormatError(f"{self.path}: pcapng section header length {total} is invalid")
+                if total < 28 or total > MAX_RECORD or (total % 4 and not first):
+                    if first:
+                        raise CaptureFormatError(f"{self.path}: pcapng section header length {total} is invalid")
+                    st.damaged(pos, f"pcapng section header length {total} is invalid (a multiple of 4, at "
+                                    f"least 28)", stop=True)
+                    return
                 body = read(total - 12)
                 if len(body) < total - 12:
                     st.truncated = True
                     return
                 interfaces = []
                 first = False
+                pos += total
                 continue
             first = False
             code, total = struct.unpack(e + "II", hdr)
             if total < 12 or total > MAX_RECORD or total % 4:
-                raise CaptureFormatError(f"{self.path}: pcapng block of type {code} has an invalid length "
-                                         f"{total}")
+                # The length is the only way to the next block: with it broken, stop here.
+                st.damaged(pos, f"pcapng block of type {code} has an invalid length {total} (a multiple of 4, "
+                                f"12 to {MAX_RECORD} bytes)", stop=True)
+                return
             body = read(total - 8)
             if len(body) < total - 8:
                 st.truncated = True
                 return
-            if code == 6:  # Enhanced Packet Block
-                iface, hi, lo, caplen = struct.unpack_from(e + "IIII", body, 0)
+            at, pos = pos, pos + total
+            # `body` ends with the trailing copy of the block length; the block's own fields come before it.
+            size = len(body) - 4
+            need = _FIXED.get(code)
+            if need is not None and size < need:
+                st.damaged(at, f"pcapng {_BLOCK_NAMES[code]} is {total} bytes long, too short for its "
+                               f"{need}-byte fixed part (at least {need + 12} bytes)")
+                continue
+            if code == 6 or code == 2:  # Enhanced Packet Block; obsolete Packet Block
+                if code == 6:
+                    iface, hi, lo, caplen = struct.unpack_from(e + "IIII", body, 0)
+                else:
+                    iface, _drops, hi, lo, caplen = struct.unpack_from(e + "HHIII", body, 0)
+                if caplen > size - 20:
+                    st.damaged(at, f"pcapng {_BLOCK_NAMES[code]} claims {caplen} captured bytes but holds "
+                                   f"{size - 20}")
+                    continue
                 if iface >= len(interfaces):
                     continue
                 linktype, unit = interfaces[iface]
@@ -304,18 +366,16 @@ class CaptureReader:
                     continue
                 orig = struct.unpack_from(e + "I", body, 0)[0]
                 linktype, _unit = interfaces[0]
-                seg = emit(linktype, 0.0, body[4:4 + min(orig, len(body) - 8)])
-                if seg is not None:
-                    yield seg
-            elif code == 2:  # obsolete Packet Block
-                iface, _drops, hi, lo, caplen = struct.unpack_from(e + "HHIII", body, 0)
-                if iface >= len(interfaces):
-                    continue
-                linktype, unit = interfaces[iface]
-                seg = emit(linktype, ((hi << 32) | lo) * unit, body[20:20 + caplen])
+                seg = emit(linktype, 0.0, body[4:4 + min(orig, size - 4)])
                 if seg is not None:
                     yield seg
             # other blocks (name resolution, statistics, custom, decryption secrets) carry no packets
+
+
+# The fixed part of each packet-carrying block (pcapng draft §4): what must be there before its data.
+_FIXED = {6: 20, 2: 20, 3: 4, 1: 8}
+_BLOCK_NAMES = {6: "Enhanced Packet Block", 2: "Packet Block (obsolete)", 3: "Simple Packet Block",
+                1: "Interface Description Block"}
 
 
 def _tsresol(body: bytes, e: str) -> float:

@@ -8,12 +8,13 @@ command-line default counts as not given (`CLI_DEFAULTS` mirrors cli.py; a test 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import BadInput
-from ..target import Target, TLSOptions, check_ae_title, parse_target
+from ..target import DicomWebOptions, Target, TLSOptions, check_ae_title, parse_target
 
 if TYPE_CHECKING:
     from ..engine.model import Report
@@ -21,8 +22,94 @@ if TYPE_CHECKING:
     from ..engine.context import RunOptions
 
 # The defaults of the options in cli.py `_common` / `run`.
-CLI_DEFAULTS: dict[str, Any] = {"calling_ae": "DICOMDOCTOR", "timeout": 10.0, "dimse_timeout": 30.0,
+CLI_DEFAULTS: dict[str, Any] = {"calling_ae": "DICOMDOCTOR", "timeout": 10.0, "dimse_timeout": None,
                                 "max_pdu": 16384, "concurrency": 32}
+
+
+# ----------------------------------------------------------------------------- numeric option validators
+# argparse `type=` functions (cli.py) and the checks of the values a playbook's `defaults:` give. float()
+# accepts "nan", "inf" and "-1", and a PDU length wider than the 32-bit field would wrap: all bad input.
+MAX_SECONDS = 86400.0          # one day: longer is a typo, and asyncio timers misbehave near float limits
+MAX_PDU_FIELD = (1 << 32) - 1  # Maximum Length Received is a 32-bit field (PS3.8 Annex D.1)
+
+
+def check_seconds(value: float, option: str) -> float:
+    if not math.isfinite(value) or value <= 0 or value > MAX_SECONDS:
+        raise BadInput(f"{option} {value!r}: must be a number of seconds above 0 and at most {MAX_SECONDS:g}")
+    return value
+
+
+def check_pdu_length(value: int, option: str = "--max-pdu") -> int:
+    if not 0 <= value <= MAX_PDU_FIELD:
+        raise BadInput(f"{option} {value}: must be 0 (unlimited) or a number of bytes up to {MAX_PDU_FIELD} "
+                       "(the 32-bit Maximum Length field)")
+    return value
+
+
+def _number(text: str, integer: bool) -> float:
+    try:
+        return int(text) if integer else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if integer else 'a number'}") \
+            from None
+
+
+def seconds_type(text: str) -> float:
+    """argparse type for --timeout / --dimse-timeout."""
+    try:
+        return check_seconds(float(_number(text, False)), "")
+    except BadInput:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number of seconds above 0 and at most "
+                                         f"{MAX_SECONDS:g}") from None
+
+
+def deadline_type(text: str) -> float:
+    """argparse type for --deadline: seconds above 0, or 0 for no whole-run deadline."""
+    value = _number(text, False)
+    if value == 0:
+        return 0.0
+    try:
+        return check_seconds(float(value), "")
+    except BadInput:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 (no deadline) or a number of seconds above 0 and at "
+                                         f"most {MAX_SECONDS:g}") from None
+
+
+# The default --deadline, in units of (--timeout + --dimse-timeout). One check needs at most a connect and an
+# association (--timeout each), one DIMSE wait and a release; a failed one is explained by a second
+# association; `diagnose` opens up to four in the worst case (the shared probe, AE-title probing, C-ECHO).
+# Four times one round of waits lets every peer that answers, however slowly, finish; a silent one ends the
+# run after one wait anyway (the runner skips the checks after it). --timeout 5 alone: 40 s.
+DEADLINE_FACTOR = 4
+
+
+def whole_run_deadline(args: argparse.Namespace, timeout: float, dimse_timeout: float) -> float | None:
+    """--deadline in seconds (None when 0 = none), by default DEADLINE_FACTOR x (timeout + dimse timeout)."""
+    given = getattr(args, "deadline", None)
+    if given is None:
+        return DEADLINE_FACTOR * (timeout + dimse_timeout)
+    return None if float(given) == 0 else float(given)
+
+
+def pdu_length_type(text: str) -> int:
+    """argparse type for --max-pdu."""
+    try:
+        return check_pdu_length(int(_number(text, True)))
+    except BadInput:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 (unlimited) or up to {MAX_PDU_FIELD} bytes") \
+            from None
+
+
+def byte_size_type(text: str) -> int:
+    """argparse type for --max-dataset: bytes, or with a k/M/G suffix (powers of 1024)."""
+    from ..net.limits import MAX_DATASET_CEILING
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    t = text.strip().lower().removesuffix("b") or "x"
+    scale = units.get(t[-1], 1)
+    value = _number(t[:-1] if t[-1] in units else t, False) * scale
+    if not math.isfinite(value) or not 1 <= value <= MAX_DATASET_CEILING:
+        raise argparse.ArgumentTypeError(f"{text}: must be from 1 byte to 4G (a DICOM data set's 32-bit length)")
+    return int(value)
 
 
 def _given(args: argparse.Namespace, name: str) -> bool:
@@ -78,7 +165,23 @@ def targets_from_args(args: argparse.Namespace, playbook: "Playbook | None" = No
     tls = tls_from_args(args)
     if tls is None:
         tls = defaults.get("tls")
-    return parse_target(text, calling_ae=calling, called_ae=called, tls=tls)
+    target = parse_target(text, calling_ae=calling, called_ae=called, tls=tls)
+    dicomweb = dicomweb_from_args(args)
+    return target.with_(dicomweb=dicomweb) if dicomweb is not None else target
+
+
+def dicomweb_from_args(args: argparse.Namespace) -> "DicomWebOptions | None":
+    """--dicomweb URL with its --dicomweb-user/-secret/-ca/-insecure, or None without --dicomweb."""
+    url = getattr(args, "dicomweb", None)
+    extra = [n for n in ("dicomweb_user", "dicomweb_secret", "dicomweb_ca", "dicomweb_insecure")
+             if getattr(args, n, None)]
+    if url is None:
+        if extra:
+            raise BadInput(f"--{extra[0].replace('_', '-')} needs --dicomweb URL")
+        return None
+    from ..dicomweb_target import dicomweb_options
+    return dicomweb_options(url, user=getattr(args, "dicomweb_user", None), secret=getattr(args, "dicomweb_secret", None),
+                            ca=getattr(args, "dicomweb_ca", None), insecure=bool(getattr(args, "dicomweb_insecure", False)))
 
 
 def apply_args_to_targets(args: argparse.Namespace, targets: "tuple[Target, ...] | list[Target]") -> list[Target]:
@@ -92,6 +195,9 @@ def apply_args_to_targets(args: argparse.Namespace, targets: "tuple[Target, ...]
     tls = tls_from_args(args)
     if tls is not None:
         changes["tls"] = tls
+    dicomweb = dicomweb_from_args(args)
+    if dicomweb is not None:
+        changes["dicomweb"] = dicomweb
     return [t.with_(**changes) if changes else t for t in targets]
 
 
@@ -100,13 +206,19 @@ def options_from_args(args: argparse.Namespace, playbook: "Playbook | None" = No
     from ..net.timeouts import Timeouts
     defaults = _defaults(playbook)
     timeout = float(_pick(args, "timeout", defaults))
-    dimse_timeout = float(_pick(args, "dimse_timeout", defaults))
+    # --dimse-timeout defaults to the --timeout: the user's --timeout bounds every wait on the peer (a peer
+    # silent after its A-ASSOCIATE-AC included) unless a longer DIMSE wait is asked for explicitly.
+    dimse_pick = _pick(args, "dimse_timeout", defaults)
+    dimse_timeout = timeout if dimse_pick is None else float(dimse_pick)
     max_pdu = int(_pick(args, "max_pdu", defaults))
     concurrency = int(_pick(args, "concurrency", defaults))
-    if timeout <= 0 or dimse_timeout <= 0:
-        raise BadInput("--timeout and --dimse-timeout must be more than 0 seconds")
-    if max_pdu < 0:
-        raise BadInput(f"--max-pdu {max_pdu}: must be 0 (unlimited) or a positive number of bytes")
+    check_seconds(timeout, "--timeout")
+    check_seconds(dimse_timeout, "--dimse-timeout")
+    check_pdu_length(max_pdu)
+    max_dataset = getattr(args, "max_dataset", None)
+    if max_dataset is not None:  # receive limit of this process's associations (net/limits.py)
+        from ..net.limits import set_default_max_dataset
+        set_default_max_dataset(int(max_dataset))
     if concurrency < 1:
         raise BadInput(f"--concurrency {concurrency}: must be at least 1")
     if getattr(args, "capture", None) and getattr(args, "target", None):  # --capture: record until emit()
@@ -118,11 +230,25 @@ def options_from_args(args: argparse.Namespace, playbook: "Playbook | None" = No
                           release=min(base.release or timeout, timeout)),
         max_pdu=max_pdu,
         no_probe=bool(getattr(args, "no_probe", False)),
+        guess_ae=str(getattr(args, "guess_ae", None) or "polite"),
         lang=getattr(args, "lang", "en") or "en",
         show_phi=bool(getattr(args, "show_phi", False)),
         concurrency=concurrency,
         capture=getattr(args, "capture", None),
+        deadline=whole_run_deadline(args, timeout, dimse_timeout),
     )
+
+
+def with_dicomweb_checks(playbook: "Playbook", targets: "Sequence[Target]") -> "Playbook":
+    """A target with a DICOMweb URL in a playbook that lists no dicomweb.* check gets the read-only ones
+    (dicomweb.qido, dicomweb.wado): `--dicomweb URL` is never silently ignored. STOW-RS writes, so it runs only
+    when a playbook lists it."""
+    if not any(t.dicomweb is not None for t in targets) or any(c.startswith("dicomweb.") for c in playbook.check_ids):
+        return playbook
+    import dataclasses
+
+    from ..engine.playbook import CheckRef
+    return dataclasses.replace(playbook, checks=(*playbook.checks, CheckRef("dicomweb.qido"), CheckRef("dicomweb.wado")))
 
 
 def emit(report: "Report", args: argparse.Namespace) -> int:

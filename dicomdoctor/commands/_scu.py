@@ -1,20 +1,28 @@
 """Shared by the SCU commands (echo, store, find, move, get): each is a one-off playbook with a verdict.
 
-The playbook is net.reachable, tls.handshake (with --tls), assoc.ae-title, then the one DIMSE check: a
-refused port or a rejected AE title is then reported by the check that owns it, with its causes, and the
-DIMSE check is skipped rather than failing a second time. Inputs are validated before anything is sent, so
-bad input is one clear message and exit 3 (DESIGN.md), never a finding.
+An SCU command costs the peer ONE association when all is well: the playbook is tls.handshake (with --tls,
+a handshake without an association) and the one DIMSE check, whose own association is the first thing that
+reaches the peer and names it in the report. No net.reachable first: it may measure on an association of its
+own, and a bare connect-and-close upsets some legacy SCPs. Only when the service's association fails does a
+second run explain the failure, with the checks that own it: net.dns / net.reachable (raw probes) for a
+refused or unresolved connection, assoc.ae-title (AE probing after a rejection, TLS detection after a close)
+for a refused association, and assoc.presentation-contexts for a refused context; their findings go before
+the DIMSE check's. A connect or association timeout is not probed again: `--timeout T` bounds the command.
+Inputs are validated before anything is sent, so bad input is one clear message and exit 3 (DESIGN.md).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..engine.playbook import make_playbook
 from ..engine.runner import run as run_checks
 from ..errors import BadInput
 from ._common import emit, options_from_args, targets_from_args
+
+if TYPE_CHECKING:
+    from ..engine.model import Finding, Report
 
 
 def keys_from_args(args: argparse.Namespace) -> dict[str, str]:
@@ -24,16 +32,69 @@ def keys_from_args(args: argparse.Namespace) -> dict[str, str]:
     return query_keys(list(getattr(args, "keys", None) or []))
 
 
+# assoc.ae-title learns AE titles only after a rejection (probe_accepted: False).
+_AE: tuple[str, dict[str, Any]] = ("assoc.ae-title", {"probe_accepted": False})
+# A failed connect, by net.connect's outcome, and who explains it (a timeout is not tried twice).
+_EXPLAIN_CONNECT: dict[str, tuple[Any, ...]] = {"dns": ("net.dns",), "refused": ("net.reachable",),
+                                                "unreachable": ("net.reachable",), "reset": ("net.reachable",)}
+
+
+def explaining_checks(finding: "Finding") -> tuple[Any, ...]:
+    """The checks that explain why the DIMSE check's association failed; () when there is nothing to explain
+    (it passed, or the failure is in the service itself: a status, a missing match, a move destination)."""
+    if finding.status.value not in ("fail", "error"):
+        return ()
+    ev = finding.evidence
+    outcome, phase = ev.get("outcome"), ev.get("phase")
+    if outcome == "connect-failed" and phase != "tls":
+        return _EXPLAIN_CONNECT.get(str(ev.get("connect_outcome") or ""), ())
+    before_ac = not ev.get("associated", False)
+    if outcome == "rejected" or (before_ac and outcome in ("protocol-error", "aborted")) \
+            or (outcome == "aborted" and phase == "association"):
+        return (_AE,)
+    if outcome == "no-context":
+        return (_AE, "assoc.presentation-contexts")
+    return ()
+
+
+def merge_explanation(report: "Report", explanation: "Report", check_id: str) -> "Report":
+    """The explanation's findings before the DIMSE check's; one target entry; the worst verdict."""
+    from dataclasses import replace
+
+    from ..engine.model import worst
+
+    extra = list(explanation.findings)
+    findings: list[Any] = []
+    for f in report.findings:
+        if f.check == check_id:
+            findings.extend(extra)
+        findings.append(f)
+    targets = []
+    for tr, more in zip(report.targets, explanation.targets):
+        peer = tr.peer if tr.peer.implementation_class_uid else more.peer
+        targets.append(replace(tr, peer=peer, trace=tr.trace + more.trace,
+                               verdict=worst([f.status for f in findings if f.target == tr.id])))
+    return replace(report, findings=tuple(findings), targets=tuple(targets),
+                   verdict=worst([f.status for f in findings]),
+                   duration_ms=report.duration_ms + explanation.duration_ms)
+
+
 def run_scu(args: argparse.Namespace, check_id: str, params: Mapping[str, Any], *, name: str) -> int:
     target = targets_from_args(args)
     options = options_from_args(args)
-    checks: list[Any] = ["net.reachable"]
+    checks: list[Any] = []
     if target.tls is not None:
         checks.append("tls.handshake")
-    # A one-off command learns AE titles only after a rejection (no extra associations when all is well).
-    checks.append(("assoc.ae-title", {"probe_accepted": False}))
     checks.append((check_id, dict(params)))
     report = run_checks(make_playbook(name, checks), [target], options)
+    service = next((f for f in report.findings if f.check == check_id), None)
+    explain = explaining_checks(service) if service is not None else ()
+    if explain:
+        if options.deadline is not None:  # the deadline is the command's: the explanation gets what is left
+            import dataclasses
+            options = dataclasses.replace(options, deadline=max(0.0, options.deadline - report.duration_ms / 1000.0))
+        more = run_checks(make_playbook(f"{name}-explain", list(explain)), [target], options)
+        report = merge_explanation(report, more, check_id)
     return emit(report, args)
 
 

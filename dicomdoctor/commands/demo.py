@@ -130,7 +130,9 @@ def diagnose(targets: list[Target], lang: str = "en") -> Report:
     from ..engine.runner import run as run_checks
 
     playbook = load_playbook("standard")
-    return run_checks(playbook, targets, RunOptions(timeouts=DEMO_TIMEOUTS, lang=lang, concurrency=len(targets)))
+    # Wide AE guessing: these are our own simulators, and the ARCHIVE scenario shows what guessing finds.
+    return run_checks(playbook, targets, RunOptions(timeouts=DEMO_TIMEOUTS, lang=lang, concurrency=len(targets),
+                                                    guess_ae="wide"))
 
 
 def tui_app(targets: list[Target], lang: str = "en") -> Any:
@@ -142,7 +144,7 @@ def tui_app(targets: list[Target], lang: str = "en") -> Any:
         from ..tui.session import TuiConfig
     except ImportError:
         return None
-    options = RunOptions(timeouts=DEMO_TIMEOUTS, lang=lang, concurrency=len(targets))
+    options = RunOptions(timeouts=DEMO_TIMEOUTS, lang=lang, concurrency=len(targets), guess_ae="wide")
     try:
         return DoctorApp(TuiConfig(options=options, targets=tuple(targets)))
     except TypeError:  # another version of the TUI's API: fall back to the printed report

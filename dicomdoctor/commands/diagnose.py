@@ -10,7 +10,7 @@ import argparse
 
 from ..engine.playbook import apply_overrides, load_playbook
 from ..engine.runner import run as run_checks
-from ._common import emit, options_from_args, targets_from_args
+from ._common import emit, options_from_args, targets_from_args, with_dicomweb_checks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -19,5 +19,5 @@ def run(args: argparse.Namespace) -> int:
     playbook = apply_overrides(playbook, args.overrides or [])
     target = targets_from_args(args, playbook)
     options = options_from_args(args, playbook)
-    report = run_checks(playbook, [target], options)
+    report = run_checks(with_dicomweb_checks(playbook, [target]), [target], options)
     return emit(report, args)

@@ -19,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"{path}: no such file")
     if os.path.isdir(path):
         raise BadInput(f"{path}: is a folder, expected a pcap or pcapng file")
+    if not os.path.isfile(path):  # a FIFO or device would block the reader (or never end)
+        raise BadInput(f"{path}: not a regular file (a FIFO, device or socket); expected a pcap or pcapng file")
     from ..capture.analyse import CaptureFormatError, analyse_file
 
     try:

@@ -9,7 +9,7 @@ from ..engine.playbook import Playbook, apply_overrides, load_playbook
 from ..engine.runner import run as run_checks
 from ..errors import BadInput
 from ..target import Target
-from ._common import apply_args_to_targets, emit, options_from_args
+from ._common import apply_args_to_targets, emit, options_from_args, with_dicomweb_checks
 
 
 def check_unique(playbook: Playbook, targets: Sequence[Target]) -> None:
@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args, playbook)
     targets = apply_args_to_targets(args, playbook.targets)
     check_unique(playbook, targets)
-    report = run_checks(playbook, targets, options)
+    report = run_checks(with_dicomweb_checks(playbook, targets), targets, options)
     return emit(report, args)

@@ -16,6 +16,8 @@ from .commands import (
 )
 from .errors import DimseProtocolError, FragmentationError, MalformedCommand
 from .fragment import (
+    FRAGMENT_OVERHEAD,
+    MAX_COMMAND_BYTES,
     MCH_COMMAND,
     MCH_LAST,
     PDV_OVERHEAD,
@@ -88,7 +90,7 @@ __all__ = [
     "DimseProtocolError", "FragmentationError", "MalformedCommand",
     # fragment
     "MCH_COMMAND", "MCH_LAST", "PDV_OVERHEAD", "UNLIMITED_CHUNK", "AssembledMessage", "DatasetSink",
-    "DatasetWriter", "Reassembler", "fragment", "fragment_command", "fragment_dataset",
+    "DatasetWriter", "FRAGMENT_OVERHEAD", "MAX_COMMAND_BYTES", "Reassembler", "fragment", "fragment_command", "fragment_dataset",
     "fragment_dataset_stream", "max_pdv_data", "pdv_header",
     # messages
     "MESSAGE_TYPES", "PRIORITY_HIGH", "PRIORITY_LOW", "PRIORITY_MEDIUM", "SERVICE_BY_COMMAND_FIELD",

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
-from .commands import DEFAULT_MAX_COMMAND_BYTES, decode_command, peek_dataset_type
+from .commands import decode_command, peek_dataset_type
 from .errors import DimseProtocolError, FragmentationError
 from .messages import DimseMessage, Message, message_from_command
 
@@ -33,6 +33,12 @@ Buffer = Union[bytes, bytearray, memoryview]
 P_DATA_TF = 0x04
 PDV_OVERHEAD = 6  # PDV item-length field (4) + presentation context id (1) + message control header (1)
 UNLIMITED_CHUNK = 1 << 20  # data per PDV when the peer sets no limit (Maximum Length Received = 0)
+# Receiving: a command set is a few hundred bytes (PS3.7 §9.3; the longest, an N-GET with a long Attribute
+# Identifier List, a few kB); anything near this cap is a broken or hostile peer.
+MAX_COMMAND_BYTES = 8192
+# What one received fragment costs us beyond its payload (the PDV header, the event and the Python objects
+# holding it); charged against the caps so that tiny fragments cannot outrun them.
+FRAGMENT_OVERHEAD = 64
 
 # Message control header (PS3.8 Annex E.2): bit 0 set = command, clear = data set; bit 1 set = last fragment.
 MCH_COMMAND = 0x01
@@ -173,12 +179,16 @@ class Reassembler:
     """Turns PDVs into messages; one message at a time on one association (PS3.8 Annex E: fragments of
     different messages are never interleaved, even with asynchronous operations).
 
-    ``max_command_bytes`` caps a command set; ``max_dataset_bytes`` (None = no cap) caps a *buffered* data
-    set, so a hostile peer cannot make us hold more than we chose. Streamed data sets are not capped here:
-    their writer decides.
+    ``max_command_bytes`` caps a command set (default `MAX_COMMAND_BYTES`, a few kB: PS3.7 command sets
+    are a few hundred bytes); ``max_dataset_bytes`` (None = no cap) caps a *buffered* data set, so a hostile
+    peer cannot make us hold more than we chose. Both caps charge `FRAGMENT_OVERHEAD` bytes per fragment on
+    top of its payload: a peer sending millions of 1-byte PDVs pays for the work and the objects they cost
+    us, not just for one byte each. Streamed data sets are not capped here: their writer decides.
+    Buffered fragments are copied into one ``bytearray`` as they arrive: a memoryview into a received PDU
+    would keep the whole PDU (and the read buffer behind it) alive for one byte of data.
     """
 
-    def __init__(self, max_command_bytes: int = DEFAULT_MAX_COMMAND_BYTES, *,
+    def __init__(self, max_command_bytes: int = MAX_COMMAND_BYTES, *,
                  max_dataset_bytes: int | None = None, dataset_sink: DatasetSink | None = None) -> None:
         self.max_command_bytes = max_command_bytes
         self.max_dataset_bytes = max_dataset_bytes
@@ -192,8 +202,10 @@ class Reassembler:
         self._command = bytearray()
         self._message: DimseMessage | None = None  # set once the command is complete
         self._command_bytes = b""
-        self._parts: list[Buffer] = []
-        self._size = 0
+        self._command_cost = 0
+        self._data = bytearray()
+        self._first: bytes | None = None  # a data set that came in one fragment, kept without a copy
+        self._size = 0  # payload + FRAGMENT_OVERHEAD per fragment, buffered or streamed
         self._writer: DatasetWriter | None = None
 
     def reset(self) -> None:
@@ -250,7 +262,8 @@ class Reassembler:
                     f"PDV #{n}: command fragment on context {ctx} after the command's last fragment "
                     f"({self._message.name}); its data set was expected", offset=n)
             self._command += pdv.data
-            if len(self._command) > self.max_command_bytes:
+            self._command_cost += FRAGMENT_OVERHEAD
+            if len(self._command) + self._command_cost > self.max_command_bytes:
                 raise FragmentationError(
                     f"PDV #{n}: command set on context {ctx} exceeds {self.max_command_bytes} bytes",
                     offset=n, abort_reason=0)
@@ -274,15 +287,19 @@ class Reassembler:
                 f"PDV #{n}: data-set fragment on context {ctx} before the command's last fragment; "
                 "PS3.7 §9.3.1 sends the whole command first", offset=n)
         data = pdv.data
+        self._size += len(data) + FRAGMENT_OVERHEAD
         if self._writer is not None:
             self._writer(data, bool(pdv.is_last))
         else:
-            self._size += len(data)
             if self.max_dataset_bytes is not None and self._size > self.max_dataset_bytes:
                 raise FragmentationError(
                     f"PDV #{n}: data set of {self._message.name} on context {ctx} exceeds "
-                    f"{self.max_dataset_bytes} bytes", offset=n, abort_reason=0)
-            self._parts.append(data)
+                    f"{self.max_dataset_bytes} bytes (counting {FRAGMENT_OVERHEAD} bytes per fragment, "
+                    f"{self._size - len(self._data) - len(data)} of them overhead)", offset=n, abort_reason=0)
+            if pdv.is_last and self._first is None and not self._data:
+                self._first = data if isinstance(data, bytes) else bytes(data)
+            else:
+                self._data += data
         if not pdv.is_last:
             return None
         message = self._message
@@ -290,10 +307,10 @@ class Reassembler:
         streamed = self._writer is not None
         if streamed:
             dataset = None
-        elif len(self._parts) == 1 and isinstance(self._parts[0], bytes):
-            dataset = self._parts[0]
+        elif self._first is not None:
+            dataset = self._first
         else:
-            dataset = b"".join(self._parts)
+            dataset = bytes(self._data)
         self._last_without_dataset = None
         self._clear()
         return AssembledMessage(ctx, command, dataset, message, streamed)

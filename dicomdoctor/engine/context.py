@@ -8,12 +8,14 @@ that into a `model.Finding` with titles, explanations and fixes from the KB in t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping
 
 from ..net.timeouts import Timeouts
 from ..target import Target, TLSOptions
-from . import model
+from . import judge, model
 from .model import Status
 
 if TYPE_CHECKING:
@@ -79,9 +81,17 @@ def skipped(reason: str, **evidence: Any) -> CheckResult:
     return CheckResult(Status.SKIP, reason, evidence)
 
 
-def errored(reason: str, **evidence: Any) -> CheckResult:
-    """The check could not run (an unexpected condition). The runner also produces these on exceptions."""
-    return CheckResult(Status.ERROR, reason, evidence)
+# Why a check could not run: a bug of ours, the network or peer in a way no cause covers (connectivity), or
+# what the user asked for (usage). Renderers and the exit code may treat them apart; evidence["error_kind"].
+ERROR_KINDS = ("bug", "connectivity", "usage")
+
+
+def errored(reason: str, *, kind: str = "bug", **evidence: Any) -> CheckResult:
+    """The check could not run (an unexpected condition), of `kind` (ERROR_KINDS). The runner also produces
+    these on exceptions."""
+    if kind not in ERROR_KINDS:
+        raise ValueError(f"errored(): kind {kind!r} is not one of {', '.join(ERROR_KINDS)}")
+    return CheckResult(Status.ERROR, reason, {"error_kind": kind, **evidence})
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -96,12 +106,17 @@ class RunOptions:
     timeouts: Timeouts = field(default_factory=Timeouts)
     max_pdu: int = 16384  # the maximum PDU length we receive; 0 = unlimited
     no_probe: bool = False  # do not probe AE title variants after a rejection
+    guess_ae: str = "polite"  # AE title guessing after a reject: "polite" (a handful) or "wide" (probes/ae.py)
     lang: str = "en"
     show_phi: bool = False
     concurrency: int = 32  # targets checked at once
     # Builds the SSLContext for a target's TLSOptions; None = dicomdoctor.net.tls.client_context.
     tls_context: TLSContextFactory | None = None
     capture: str | None = None  # pcap path to record the session to, if asked
+    # Whole-run deadline per target, in seconds from the target's first check (None = none): every phase
+    # timeout a check reads from `CheckContext.timeouts` is cut to what is left, the runner stops a check at
+    # it and skips the checks after it (commands: --deadline, whose default is in commands/_common.py).
+    deadline: float | None = None
 
     def check_budget(self) -> float:
         """The least time a networked check may need: one connect, one association, one DIMSE exchange.
@@ -120,8 +135,11 @@ class RunOptions:
 class TargetState:
     """Shared by every check of one target: memoized facts, their locks, the peer seen."""
 
-    def __init__(self, facts: dict[str, Any] | None = None) -> None:
+    def __init__(self, facts: dict[str, Any] | None = None, planned: tuple[str, ...] = ()) -> None:
         self.facts: dict[str, Any] = facts if facts is not None else {}
+        # The check ids this run holds for the target (the runner's plan; () for a context built alone):
+        # net.reachable measures on the first association's connection when one follows.
+        self.planned: tuple[str, ...] = planned
         self.locks: dict[str, asyncio.Lock] = {}
         self.failures: dict[str, BaseException] = {}
         self.peer: model.PeerInfo | None = None
@@ -129,6 +147,29 @@ class TargetState:
         # Politeness (DESIGN): one association at a time per target. Checks of a target already run one
         # after another; this lock is for a check that runs helpers concurrently.
         self.association_lock = asyncio.Lock()
+        # time.monotonic() when the run's deadline (RunOptions.deadline) passes for this target; None = never.
+        self.deadline_at: float | None = None
+        # Set by the runner once a check found the peer silent: later checks are skipped, not sent to wait.
+        self.silence: Silence | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never below 0); None without one."""
+        return None if self.deadline_at is None else max(0.0, self.deadline_at - time.monotonic())
+
+
+@dataclass(frozen=True)
+class Silence:
+    """The peer is known not to answer. `phase`: "association" (TCP accepted, then no answer to the
+    A-ASSOCIATE-RQ or the TLS ClientHello) or "after-ac" (it accepted an association, then answered nothing
+    more); `check`: the check that saw it; `summary`: that check's words."""
+
+    phase: str
+    check: str
+    summary: str
+
+
+# The shortest wait a phase gets when the deadline is (almost) over: enough to read what already arrived.
+MIN_WAIT = 0.05
 
 
 @dataclass
@@ -185,17 +226,37 @@ class CheckContext:
         return self.state.peer if self.state is not None else None
 
     @property
+    def planned(self) -> tuple[str, ...]:
+        """The check ids of this run for this target, in run order (() when the context was built alone)."""
+        return self.state.planned if self.state is not None else ()
+
+    @property
     def association_lock(self) -> asyncio.Lock:
         assert self.state is not None
         return self.state.association_lock
 
     @property
     def timeouts(self) -> Timeouts:
-        return self.options.timeouts
+        """The run's phase timeouts, each cut to the time left before the deadline (RunOptions.deadline), so
+        a check's own timeout ends it ("no answer within ...", a finding) before the runner has to."""
+        t = self.options.timeouts
+        left = self.state.remaining() if self.state is not None else None
+        if left is None:
+            return t
+        left = max(left, MIN_WAIT)
+        cut: dict[str, float] = {}
+        for f in dataclasses.fields(t):
+            value = getattr(t, f.name)
+            cut[f.name] = left if value is None else min(float(value), left)
+        return dataclasses.replace(t, **cut)
 
     def result(self, check_id: str) -> CheckResult | None:
         """The result of an earlier check of this target, if it ran."""
         return self.results.get(check_id)
+
+    def prior(self) -> "judge.Prior":
+        """What the earlier checks of this target established, for judging this one (engine/judge.py)."""
+        return judge.prior_from(self.results, self.peer)
 
     def ssl_context(self) -> "ssl.SSLContext | None":
         """The SSLContext for this target, None when it is not TLS."""

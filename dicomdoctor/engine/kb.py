@@ -9,7 +9,9 @@ Pure: no network. `load_kb(lang)` is cached; `KnowledgeBase` answers
 - `cause(id, lang)` -> `model.Cause`, `causes_for_check(check_id)`, `check_title(check_id, lang)`,
 - `match_text(text)` -> ranked `(cause_id, score)` from error-text signatures,
 - `causes_for_status(code, service)` -> ranked `(cause_id, score)` from the causes' `statuses` rules,
-- `identify_product(uid, version_name)` -> {product, toolkit, confidence, quirks, note, version}.
+- `identify_product(uid, version_name)` -> {product, toolkit, confidence, quirks, note, version},
+- `first_rule(section, facts, flags)` -> the first judgement rule of `checks/_rules.yaml` that matches
+  (engine/judge.py is the only caller: it turns rejects, aborts, connect and TLS outcomes into causes).
 """
 
 from __future__ import annotations
@@ -37,6 +39,26 @@ _SHARED_KEYS = {"shared": True, "causes": True}
 _CAUSE_KEYS = {"id": True, "title": True, "explanation": True, "fixes": True, "refs": False,
                "signatures": False, "statuses": False, "prior": False}
 _STATUS_KEYS = {"codes": True, "service": False}
+_RULES_KEYS = {"rules": True, "connect": False, "raw-syn": False, "tls": False, "reject": False, "abort": False,
+               "timeout": False, "wire": False, "local": False, "violation": False}
+# Per section of the rules file: the fact keys a rule may test (anything else is a typo, file:line).
+RULE_FACTS: dict[str, tuple[str, ...]] = {
+    "connect": ("outcome",),
+    "raw-syn": ("connect", "syn"),
+    "tls": ("outcome",),
+    "reject": ("result", "source", "reason"),
+    "abort": ("phase", "kind", "by", "service", "answered", "toolkit"),
+    "timeout": ("phase", "service", "toolkit"),
+    "wire": ("kind",),
+    "local": ("kind",),
+    "violation": ("code",),
+}
+# Sections whose last rule must match anything, so that every fact gets causes.
+_CATCH_ALL = ("connect", "tls", "reject", "abort", "timeout", "wire", "local", "violation")
+# What earlier checks of the run established (judge.Prior.flags); a rule's `after` lists the ones it needs.
+PRIOR_FLAGS = ("tcp-open", "tls-ok", "called-ae-found", "called-ae-variant", "calling-ae-checked",
+               "any-calling-ae")
+_RULE_OUT = {"causes": True, "note": False, "after": False, "agrees": False}
 _PRODUCT_KEYS = {"product": True, "toolkit": True, "uid_prefixes": False, "version_names": False,
                  "confidence": False, "note": False, "quirks": False}
 
@@ -92,6 +114,8 @@ def _yaml_loader(path: Path) -> Any:
 
 
 def _read_yaml(path: Path) -> Any:
+    from ..yamlguard import ExpansionTooLarge, check_expansion
+
     loader_cls, yaml_error = _yaml_loader(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -99,7 +123,11 @@ def _read_yaml(path: Path) -> Any:
         raise BadInput(f"{path}: cannot read: {exc}") from None
     loader = loader_cls(text)
     try:
-        return loader.get_single_data()
+        node = loader.get_single_node()
+        check_expansion(node)  # alias bombs in a user's checks/*.yaml (dicomdoctor/yamlguard.py)
+        return loader.construct_document(node) if node is not None else None
+    except ExpansionTooLarge as exc:
+        raise BadInput(f"{path}:{exc.line}: {exc}") from None
     except yaml_error as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -154,6 +182,39 @@ class StatusRule:
         bonus = 1.0 if (self.service is not None and self.service == service) else \
             (0.5 if self.service is None else 0.0)
         return fixed + bonus
+
+
+def rule_value(value: object) -> str:
+    """The one spelling a rule's condition and a fact are compared in: 7 and "7", True and "true" match."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One judgement rule of `checks/_rules.yaml`: conditions on the fact (`when`: key -> allowed values),
+    the earlier evidence it needs (`after`: judge.Prior flags), and the ranked cause ids it gives."""
+
+    section: str
+    when: Mapping[str, frozenset[str]]
+    after: frozenset[str]
+    causes: tuple[str, ...]
+    note: Text | None
+    agrees: bool | None  # raw-syn: does the raw probe's reading agree with the connect outcome?
+    where: str  # "file:line"
+
+    def matches(self, facts: Mapping[str, object], flags: frozenset[str]) -> bool:
+        if not self.after <= flags:
+            return False
+        for key, allowed in self.when.items():
+            value = facts.get(key)
+            if value is None or rule_value(value) not in allowed:
+                return False
+        return True
+
+    def note_text(self, lang: str = "en") -> str:
+        return _pick(self.note, lang)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +395,49 @@ def _cause(f: _File, node: Any, line: int, check: str | None) -> CauseEntry:
                       check=check, where=f"{f.path}:{c.line}")
 
 
+def _rules(f: _File, section: str, node: Any, line: int) -> tuple[Rule, ...]:
+    items = f.seq(node, line, f"rules section {section}", empty_ok=False)
+    allowed = {**{k: False for k in RULE_FACTS[section]}, **_RULE_OUT}
+    if section != "raw-syn":
+        allowed.pop("agrees")
+    out: list[Rule] = []
+    for i, item in enumerate(items):
+        what = f"{section}[{i}]"
+        r = f.mapping(item, items.item_lines[i], f"rule {what}")
+        f.keys(r, allowed, f"rule {what}")
+        when: dict[str, frozenset[str]] = {}
+        for key in RULE_FACTS[section]:
+            if key not in r:
+                continue
+            values = r[key] if isinstance(r[key], _Seq) else [r[key]]
+            if not values or any(isinstance(v, (_Map, _Seq)) or v is None for v in values):
+                raise f.fail(r.key_lines[key], f"rule {what}: {key} must be a value or a list of values")
+            when[key] = frozenset(rule_value(v) for v in values)
+        after = frozenset(s for s, _ in f.strings(r.get("after", _Seq()), r.key_lines.get("after", r.line),
+                                                    f"rule {what}: after"))
+        unknown = sorted(after - set(PRIOR_FLAGS))
+        if unknown:
+            raise f.fail(r.key_lines["after"], f"rule {what}: unknown prior flag(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(PRIOR_FLAGS)})")
+        causes = f.strings(f.seq(r["causes"], r.key_lines["causes"], f"rule {what}: causes", empty_ok=False),
+                           r.key_lines["causes"], f"rule {what}: causes")
+        for cid, ln in causes:
+            if not CAUSE_ID.match(cid):
+                raise f.fail(ln, f"rule {what}: cause id {cid!r} must be lower-case words joined by '-'")
+        agrees: bool | None = None
+        if section == "raw-syn":
+            if not isinstance(r.get("agrees"), bool):
+                raise f.fail(r.key_lines.get("agrees", r.line), f"rule {what}: agrees must be true or false")
+            agrees = r["agrees"]
+        note = f.text(r["note"], r.key_lines["note"], f"rule {what}: note") if "note" in r else None
+        out.append(Rule(section, when, after, tuple(dict.fromkeys(c for c, _ in causes)), note, agrees,
+                        f"{f.path}:{r.line}"))
+    if section in _CATCH_ALL and (out[-1].when or out[-1].after):
+        raise f.fail(items.item_lines[-1], f"the last rule of {section} must match anything (no conditions), "
+                     f"so that every fact gets causes")
+    return tuple(out)
+
+
 def _product(f: _File, node: Any, line: int) -> ProductEntry:
     p = f.mapping(node, line, "a product")
     f.keys(p, _PRODUCT_KEYS, "a product")
@@ -372,6 +476,17 @@ class KnowledgeBase:
     causes_by_id: dict[str, CauseEntry] = field(default_factory=dict)
     checks: dict[str, CheckEntry] = field(default_factory=dict)
     products: list[ProductEntry] = field(default_factory=list)
+    rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+
+    # --- judgement rules
+    def first_rule(self, section: str, facts: Mapping[str, object],
+                   flags: "frozenset[str]" = frozenset()) -> Rule | None:
+        """The first rule of `section` whose conditions hold for `facts` and whose `after` flags are all in
+        `flags`; None when none does (sections other than raw-syn end with a catch-all)."""
+        for rule in self.rules.get(section, ()):
+            if rule.matches(facts, flags):
+                return rule
+        return None
 
     # --- causes
     def all_cause_ids(self) -> list[str]:
@@ -458,6 +573,9 @@ class KnowledgeBase:
         return [(cid, score) for score, _, cid in ranked]
 
     # --- products
+    def product(self, name: str) -> ProductEntry | None:
+        return next((p for p in self.products if p.product == name), None)
+
     def identify_product(self, implementation_class_uid: str | None, version_name: str | None,
                          lang: str | None = None) -> dict[str, Any]:
         """Guess the peer's product from the implementation items of its A-ASSOCIATE-AC."""
@@ -468,7 +586,10 @@ class KnowledgeBase:
         longest = -1
         for p in self.products:
             for prefix in p.uid_prefixes:
-                if uid and (uid == prefix.rstrip(".") or uid.startswith(prefix)) and len(prefix) > longest:
+                if not uid or not (uid == prefix.rstrip(".") or uid.startswith(prefix)):
+                    continue
+                # Toolkits that share a UID root (dcmjs-dimse and a Go library) are told apart by version name.
+                if len(prefix) > longest or (len(prefix) == longest and ver and p.version_match(ver)[0]):
                     by_uid, longest = p, len(prefix)
         by_ver: ProductEntry | None = None
         version: str | None = None
@@ -518,6 +639,15 @@ def _load_dir(directory: Path, lang: str) -> KnowledgeBase:
             items = f.seq(root["products"], root.key_lines["products"], "products")
             kb.products.extend(_product(f, v, items.item_lines[i]) for i, v in enumerate(items))
             continue
+        if "rules" in root:
+            f.keys(root, _RULES_KEYS, "a rules file")
+            for section in RULE_FACTS:
+                if section in root:
+                    if section in kb.rules:
+                        raise f.fail(root.key_lines[section], f"rules section {section!r} is defined twice "
+                                     f"(first at {kb.rules[section][0].where if kb.rules[section] else '?'})")
+                    kb.rules[section] = _rules(f, section, root[section], root.key_lines[section])
+            continue
         if "check" in root:
             f.keys(root, _CHECK_KEYS, "a check file")
             check_id = f.string(root["check"], root.key_lines["check"], "check")
@@ -530,7 +660,8 @@ def _load_dir(directory: Path, lang: str) -> KnowledgeBase:
             f.keys(root, _SHARED_KEYS, "a shared-causes file")
             owner = None
         else:
-            raise f.fail(root.line, "expected a 'check:' file, a 'shared: true' file or a 'products:' file")
+            raise f.fail(root.line, "expected a 'check:' file, a 'shared: true' file, a 'products:' file or a "
+                         "'rules:' file")
         ids: list[str] = []
         if "causes" in root:
             items = f.seq(root["causes"], root.key_lines["causes"], "causes")
@@ -555,6 +686,12 @@ def _load_dir(directory: Path, lang: str) -> KnowledgeBase:
     for f, cid, ln, owner in pending_also:
         if cid not in kb.causes_by_id:
             raise f.fail(ln, f"check {owner} lists unknown cause {cid!r} under 'also'")
+    for rules in kb.rules.values():
+        for rule in rules:
+            for cid in rule.causes:
+                if cid not in kb.causes_by_id:
+                    raise BadInput(f"{rule.where}: {rule.section} rule gives unknown cause {cid!r} "
+                                   f"(define it in a checks/*.yaml file)")
     return kb
 
 

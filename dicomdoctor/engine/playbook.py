@@ -9,6 +9,7 @@ each key and item.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,15 +17,19 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
+from ..yamlguard import ExpansionTooLarge, check_expansion
+
 from ..errors import BadInput
-from ..target import (DEFAULT_CALLING_AE, Target, TLSOptions, check_ae_title, check_port, parse_target)
+from ..target import (DEFAULT_CALLING_AE, DicomWebOptions, Target, TLSOptions, check_ae_title, check_port,
+                      parse_target)
 from . import registry
 from .datafiles import data_dir
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("playbook", "name", "description", "defaults", "targets", "checks")
 DEFAULT_KEYS = ("calling_ae", "called_ae", "timeout", "dimse_timeout", "max_pdu", "tls", "concurrency")
-TARGET_KEYS = ("host", "port", "called_ae", "calling_ae", "tls", "label")
+TARGET_KEYS = ("host", "port", "called_ae", "calling_ae", "tls", "label", "dicomweb")
+DICOMWEB_KEYS = ("url", "user", "secret", "ca", "insecure")
 TLS_KEYS = ("ca", "cert", "key", "insecure", "server_name")
 CHECK_KEYS = ("id", "with")
 
@@ -69,7 +74,11 @@ class _Seq(list):  # type: ignore[type-arg]
 
 
 class _LineLoader(yaml.SafeLoader):
-    pass
+    def get_single_node(self) -> Any:
+        # Refuse alias bombs before anything is constructed (dicomdoctor/yamlguard.py).
+        node = super().get_single_node()
+        check_expansion(node)
+        return node
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
@@ -105,6 +114,15 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
     result.line = node.start_mark.line + 1
     result.item_lines = [child.start_mark.line + 1 for child in node.value]
     return result
+
+
+class _GuardedLoader(yaml.SafeLoader):
+    """safe_load for --set values, with the same alias budget."""
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        check_expansion(node)
+        return node
 
 
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
@@ -155,9 +173,20 @@ def _resolve(name_or_path: "str | os.PathLike[str]") -> tuple[Path, str]:
     return shipped, f"playbooks/{text}.yaml"
 
 
+# Upper bounds of the numeric `defaults:` (the same as the command line's, commands/_common.py).
+NUMBER_CEILING = {"timeout": 86400.0, "dimse_timeout": 86400.0, "max_pdu": (1 << 32) - 1}
+MAX_PLAYBOOK_BYTES = 4 << 20  # a fleet of thousands of targets fits; a runaway file does not
+
+
 def load_playbook(name_or_path: "str | os.PathLike[str]", *, target_required: bool = False) -> Playbook:
     """Load a shipped playbook by NAME, or a playbook file by path. Errors are BadInput("file:line: ...")."""
     path, label = _resolve(name_or_path)
+    # A FIFO, a device or a socket would block (or never end): only regular files are playbooks.
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise BadInput(f"playbook {label}: not a regular file (a FIFO, device or socket)")
+    if path.is_file() and path.stat().st_size > MAX_PLAYBOOK_BYTES:
+        raise BadInput(f"playbook {label}: {path.stat().st_size} bytes; a playbook is at most "
+                       f"{MAX_PLAYBOOK_BYTES} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -189,8 +218,18 @@ class _Parser:
         return BadInput(f"{self.source}:{line}: {message}" if line else f"{self.source}: {message}")
 
     def parse(self, text: str, default_name: str, target_required: bool) -> Playbook:
+        doc = self.load(text)
+        if doc is None:
+            raise self.error(1, f"the file is empty; a playbook starts with `playbook: {FORMAT_VERSION}`")
+        if not isinstance(doc, _Map):
+            raise self.error(getattr(doc, "line", 1),
+                             f"a playbook is a mapping (playbook:, checks:, ...), not {_type_name(doc)}")
+        return self.parse_doc(doc, default_name, target_required)
+
+    def load(self, text: str) -> Any:
+        """YAML with line numbers (mappings are _Map, lists _Seq) and the alias guard; errors name file:line."""
         try:
-            doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+            return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else None
@@ -203,11 +242,10 @@ class _Parser:
             raise self.error(line, f"YAML syntax error{column}: {what}") from None
         except yaml.YAMLError as exc:
             raise self.error(None, f"YAML error: {exc}") from None
-        if doc is None:
-            raise self.error(1, f"the file is empty; a playbook starts with `playbook: {FORMAT_VERSION}`")
-        if not isinstance(doc, _Map):
-            raise self.error(getattr(doc, "line", 1),
-                             f"a playbook is a mapping (playbook:, checks:, ...), not {_type_name(doc)}")
+        except ExpansionTooLarge as exc:
+            raise self.error(exc.line, str(exc)) from None
+
+    def parse_doc(self, doc: _Map, default_name: str, target_required: bool) -> Playbook:
         self.unknown_keys(doc, TOP_KEYS, "a playbook")
         if "playbook" not in doc:
             raise self.error(doc.line, f"missing `playbook: {FORMAT_VERSION}` (the format version) at the top")
@@ -260,9 +298,14 @@ class _Parser:
     def number(self, m: _Map, key: str, *, integer: bool, minimum: float) -> float:
         value = m[key]
         ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-        if not ok or isinstance(value, bool) or value < minimum:
+        # .nan and .inf are YAML floats; nan compares false with everything and would pass `< minimum`.
+        if not ok or isinstance(value, bool) or not math.isfinite(value) or value < minimum \
+                or value > NUMBER_CEILING.get(key, math.inf):
             kind = "a whole number" if integer else "a number"
-            raise self.error(m.key_lines[key], f"{key} must be {kind} >= {minimum:g}, not {_type_name(value)}")
+            top = f" and <= {NUMBER_CEILING[key]:.15g}" if key in NUMBER_CEILING else ""
+            shown = repr(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                else _type_name(value)
+            raise self.error(m.key_lines[key], f"{key} must be {kind} >= {minimum:g}{top}, not {shown}")
         return value
 
     def defaults(self, value: Any, line: int | None) -> dict[str, Any]:
@@ -320,6 +363,42 @@ class _Parser:
             raise self.error(m.key_lines[key], f"{what}.{key}: file {raw!r} not found (looked at {path})")
         return str(path)
 
+    def dicomweb(self, value: Any, line: int) -> "DicomWebOptions | None":
+        """`dicomweb: URL` or `dicomweb: {url, user, secret, ca, insecure}` (secret: a file, relative to the
+        playbook, or env:NAME; never the secret itself)."""
+        from ..dicomweb_target import ENV_PREFIX, dicomweb_options
+
+        if value is None:
+            return None
+        m = value if isinstance(value, _Map) else None
+        if m is None and not isinstance(value, str):
+            raise self.error(line, f"dicomweb must be a URL or a mapping ({', '.join(DICOMWEB_KEYS)}), "
+                             f"not {_type_name(value)}")
+        if m is not None:
+            self.unknown_keys(m, DICOMWEB_KEYS, "dicomweb")
+            if "url" not in m:
+                raise self.error(m.line, "dicomweb needs `url:` (the DICOMweb base URL)")
+        get = (lambda k: m.get(k)) if m is not None else (lambda k: value if k == "url" else None)
+        for key in ("url", "user", "secret", "ca"):
+            if get(key) is not None and not isinstance(get(key), str):
+                raise self.error(m.key_lines[key] if m is not None else line,
+                                 f"dicomweb.{key} must be text, not {_type_name(get(key))}")
+        insecure = get("insecure") or False
+        if not isinstance(insecure, bool):
+            raise self.error(m.key_lines["insecure"] if m is not None else line, "dicomweb.insecure must be true or false")
+
+        def local(path: str | None) -> str | None:
+            if path is None or path.startswith(ENV_PREFIX):
+                return path
+            p = Path(path).expanduser()
+            return str(p if p.is_absolute() else self.folder / p)
+
+        try:
+            return dicomweb_options(str(get("url")), user=get("user"), secret=local(get("secret")), ca=local(get("ca")),
+                                    insecure=insecure, what="dicomweb")
+        except BadInput as exc:
+            raise self.error(line, str(exc)) from None
+
     def targets(self, value: Any, line: int | None, defaults: Mapping[str, Any]) -> tuple[Target, ...]:
         if value is None:
             return ()
@@ -360,8 +439,9 @@ class _Parser:
         if "tls" in item:
             tls = self.tls(item["tls"], item.key_lines["tls"], "tls")
         label = self.text(item, "label", "") or None
+        dicomweb = self.dicomweb(item["dicomweb"], item.key_lines["dicomweb"]) if "dicomweb" in item else None
         target = Target(host=host, port=port, calling_ae=calling, tls=tls, called_ae_given=called_given,
-                        label=label)
+                        label=label, dicomweb=dicomweb)
         return target.with_(called_ae=called) if called else target
 
     def checks(self, value: Any, line: int) -> tuple[CheckRef, ...]:
@@ -487,7 +567,9 @@ def apply_overrides(playbook: Playbook, overrides: Iterable[str]) -> Playbook:
             value: Any = ""
         else:
             try:
-                value = yaml.safe_load(raw)
+                value = yaml.load(raw, Loader=_GuardedLoader)  # noqa: S506 - a SafeLoader subclass
+            except ExpansionTooLarge as exc:
+                raise BadInput(f"--set {key}: {exc}") from None
             except yaml.YAMLError as exc:
                 problem = getattr(exc, "problem", None) or exc
                 raise BadInput(f"--set {key}: cannot read the value {raw!r} as YAML: {problem}") from None
@@ -495,6 +577,31 @@ def apply_overrides(playbook: Playbook, overrides: Iterable[str]) -> Playbook:
         ref = checks[index]
         checks[index] = replace(ref, params={**ref.params, **params})
     return replace(playbook, checks=tuple(checks))
+
+
+class TargetSection:
+    """Reads another YAML file that shares the playbook's `defaults:` / `targets:` syntax and its file:line
+    errors (the exporter's configuration): `load()` the text, then `defaults()` and `targets()` of parts of
+    it, `error()` for the caller's own keys."""
+
+    def __init__(self, source: str, folder: Path) -> None:
+        self._p = _Parser(source, folder)
+        self.folder = folder
+
+    def load(self, text: str) -> Any:
+        return self._p.load(text)
+
+    def error(self, line: int | None, message: str) -> BadInput:
+        return self._p.error(line, message)
+
+    def unknown_keys(self, m: Any, allowed: Sequence[str], what: str) -> None:
+        self._p.unknown_keys(m, allowed, what)
+
+    def defaults(self, doc: Any) -> dict[str, Any]:
+        return self._p.defaults(doc.get("defaults"), doc.key_lines.get("defaults"))
+
+    def targets(self, doc: Any, defaults: Mapping[str, Any]) -> tuple[Target, ...]:
+        return self._p.targets(doc.get("targets"), doc.key_lines.get("targets"), defaults)
 
 
 def make_playbook(name: str, checks: Iterable["str | tuple[str, Mapping[str, Any]] | CheckRef"], *,

@@ -23,12 +23,21 @@ from ..errors import BadInput
 from ..net.trace import Trace
 from ..target import Target
 from . import model, registry
-from .context import CheckContext, CheckResult, RunOptions, TargetState, errored, skipped
+from .context import CheckContext, CheckResult, RunOptions, Silence, TargetState, errored, skipped
 from .model import Status
 from .playbook import CheckRef, Playbook
 
 # How long a cancelled (timed-out) check gets to clean up (close its socket) before we move on without it.
 _CANCEL_GRACE = 1.0
+# How far past the run's deadline a check may go before the runner stops it: its phase timeouts are cut to
+# the deadline (CheckContext.timeouts), so its own "no answer within ..." (a finding) normally comes first.
+_DEADLINE_GRACE = 0.5
+# A failed check whose first cause says the peer stopped answering, and which silence that is (a check may
+# also say it outright with evidence `peer_silent`). Once known, the checks after it are skipped: each would
+# only wait as long again (a user's --timeout is a promise for the whole command, not for each check).
+_SILENT_CAUSES = {"association-timeout": "association", "dimse-timeout": "after-ac"}
+_SILENT_WORDS = {"association": "accepted TCP but did not answer",
+                 "after-ac": "accepted the association, then stopped answering"}
 _BLOCKED_WORDS = {Status.FAIL: "failed", Status.ERROR: "could not run", Status.SKIP: "was skipped"}
 # File descriptors a target may hold at once (probe socket, association, TLS probe, move listener...) and
 # those kept back for everything else; see _fd_budget.
@@ -141,8 +150,8 @@ def _cause(kb: Any, cause_id: str, lang: str) -> model.Cause:
 
 # ------------------------------------------------------------------------------------------ one check
 
-async def _call(step: _Step, ctx: CheckContext, deadline: float) -> CheckResult:
-    """Run one check to a CheckResult, whatever it does."""
+async def _call(step: _Step, ctx: CheckContext, deadline: float, why: str = "") -> CheckResult:
+    """Run one check to a CheckResult, whatever it does. `why`: words for a stop at `deadline`."""
     try:
         task = asyncio.ensure_future(step.spec.func(ctx))
     except Exception as exc:  # not a coroutine function, wrong signature...
@@ -158,7 +167,7 @@ async def _call(step: _Step, ctx: CheckContext, deadline: float) -> CheckResult:
         await asyncio.wait({task}, timeout=_CANCEL_GRACE)
         if not task.done():
             task.add_done_callback(_consume)
-        return errored(f"check timed out after {deadline:g} s", timeout_s=deadline)
+        return errored(f"check timed out after {deadline:g} s{why}", kind="connectivity", timeout_s=deadline)
     if task.cancelled():
         return errored("check was cancelled")
     raised = task.exception()
@@ -180,7 +189,9 @@ def _from_exception(exc: BaseException) -> CheckResult:
     if os.environ.get("DICOMDOCTOR_DEBUG"):
         evidence["traceback"] = "".join(traceback.format_exception(exc))
     text = str(exc)
-    return errored(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, **evidence)
+    # Bad parameters are the user's to fix; a socket error no probe classified is the network's; else ours.
+    kind = "usage" if isinstance(exc, BadInput) else "connectivity" if isinstance(exc, OSError) else "bug"
+    return errored(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, kind=kind, **evidence)
 
 
 # ------------------------------------------------------------------------------------------ one target
@@ -189,7 +200,9 @@ async def _run_target(target: Target, steps: list[_Step], options: RunOptions, k
                       emit: EventSink) -> tuple[model.TargetResult, list[model.Finding]]:
     emit(RunEvent("target-start", target.id))
     trace = Trace()
-    state = TargetState()
+    state = TargetState(planned=tuple(step.spec.id for step in steps))
+    if options.deadline is not None:
+        state.deadline_at = time.monotonic() + options.deadline
     results: dict[str, CheckResult] = {}
     findings: list[model.Finding] = []
     for step in steps:
@@ -197,7 +210,10 @@ async def _run_target(target: Target, steps: list[_Step], options: RunOptions, k
         emit(RunEvent("check-start", target.id, spec.id))
         started = time.perf_counter()
         blocked = next((d for d in step.blockers if d in results and not results[d].ok), None)
-        if blocked is not None:
+        held = _held_back(state, options)
+        if held is not None:
+            result = held
+        elif blocked is not None:
             # Name the root: "skipped: net.reachable failed" says more than "assoc.ae-title was skipped".
             # (A blocking skip always carries `blocked_by`: see CheckResult.ok.)
             root = results[blocked].evidence.get("blocked_by", blocked)
@@ -208,8 +224,13 @@ async def _run_target(target: Target, steps: list[_Step], options: RunOptions, k
         else:
             ctx = CheckContext(target=target, params=copy.deepcopy(step.params), options=options,
                                results=dict(results), trace=trace, state=state)
-            result = await _call(step, ctx, max(spec.timeout, options.check_budget()))
+            limit, why = max(spec.timeout, options.check_budget()), ""
+            left = state.remaining()
+            if left is not None and left + _DEADLINE_GRACE < limit:
+                limit, why = left + _DEADLINE_GRACE, f" (the run's deadline of {options.deadline:g} s, --deadline)"
+            result = await _call(step, ctx, limit, why)
         results[spec.id] = result
+        _note_silence(state, spec.id, result)
         finding = model.Finding(
             target=target.id, check=spec.id, title=_title(kb, spec, options.lang), status=result.status,
             summary=result.summary, evidence=dict(result.evidence),
@@ -225,6 +246,30 @@ async def _run_target(target: Target, steps: list[_Step], options: RunOptions, k
         trace=tuple(trace.entries))
     emit(RunEvent("target-done", target.id, result=target_result))
     return target_result, findings
+
+
+def _held_back(state: TargetState, options: RunOptions) -> CheckResult | None:
+    """The skip of a check that must not run: the peer is known to be silent, or the deadline has passed."""
+    silence = state.silence
+    if silence is not None:
+        return skipped(f"skipped: the peer {_SILENT_WORDS[silence.phase]} ({silence.check}); asking again would "
+                       f"only wait as long", blocked_by=silence.check, peer_silent=silence.phase)
+    left = state.remaining()
+    if left is not None and left <= 0:
+        return skipped(f"skipped: the run's deadline of {options.deadline:g} s (--deadline) has passed",
+                       blocked_by="deadline", deadline_s=options.deadline)
+    return None
+
+
+def _note_silence(state: TargetState, check_id: str, result: CheckResult) -> None:
+    """Remember the first check that found the peer silent (see _SILENT_CAUSES)."""
+    if state.silence is not None or result.status is not Status.FAIL:
+        return
+    phase = result.evidence.get("peer_silent")
+    if phase not in _SILENT_WORDS:
+        phase = _SILENT_CAUSES.get(result.causes[0]) if result.causes else None
+    if phase is not None:
+        state.silence = Silence(str(phase), check_id, result.summary)
 
 
 # ------------------------------------------------------------------------------------------ the run

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
+from ..dimse.commands import command_violations
 from ..dimse.fragment import AssembledMessage
 from ..dimse.messages import (CCancelRQ, CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, CStoreRSP, DimseMessage,
                               PRIORITY_MEDIUM)
@@ -41,6 +42,18 @@ DEFAULT_TRANSFER_SYNTAXES = (_ds.EXPLICIT_VR_LE, _ds.IMPLICIT_VR_LE)
 ContextSpec = PresentationContextRQ | str | tuple[str, str | Sequence[str]]
 RoleSpec = RoleSelection | str | tuple[str, int | bool, int | bool]
 OnStore = Callable[[CStoreRQ, bytes, str], "int | Awaitable[int]"]
+# After our C-CANCEL-RQ the peer has this long (at most one DIMSE timeout) to send its final response; then
+# we abort and report `cancel-ignored` (PS3.7 C.4.2.3: the SCP shall stop and answer Cancel, FE00).
+CANCEL_GRACE = 2.0
+# At most this many C-GET sub-operations are kept as (class, instance, status); the rest are only counted.
+STORES_KEPT = 1000
+MATCHES_KEPT = 1000  # C-FIND responses FindQuery.matches keeps; `match_count` counts them all
+# While waiting for A-RELEASE-RP we tolerate this many other PDUs/messages from the peer, then abort.
+RELEASE_PDUS_TOLERATED = 16
+# Messages that answer nothing we asked are recorded once; past this many the peer is flooding us: abort.
+UNEXPECTED_TOLERATED = 100
+# Response command elements without which a response cannot be matched or judged (PS3.7 Annex E).
+_REQUIRED_IN_RESPONSE = {0x00000120: "Message ID Being Responded To", 0x00000900: "Status"}
 
 
 # ------------------------------------------------------------------------------------------ negotiation
@@ -209,6 +222,10 @@ class Association:
         self.state = "open"  # open | released | aborted | closed
         self._message_id = 0
         self._abandoned: set[int] = set()
+        # Deadlines (monotonic) of the running operation and of the grace after a C-CANCEL we sent.
+        self._deadline: float | None = None
+        self._cancel_deadline: float | None = None
+        self._unexpected = 0  # messages answering nothing we asked, on this association
         self.violations: list[Violation] = channel.violations  # includes ul.validate() of the AC
         proposed = {pc.context_id: pc for pc in rq.presentation_contexts}
         self.accepted: dict[int, tuple[str, str]] = {}
@@ -344,17 +361,76 @@ class Association:
                 ev = ChannelEvent("closed", error=exc)
             await self._fail(ev, "dimse")
 
+    def _start_operation(self) -> None:
+        """Arm the whole-operation deadline (Timeouts.operation_limit) for the request about to be sent."""
+        limit = self.timeouts.operation_limit
+        self._deadline = None if limit is None else time.monotonic() + limit
+        self._cancel_deadline = None
+
+    def _cancel_sent(self) -> None:
+        grace = CANCEL_GRACE if self.timeouts.dimse is None else min(CANCEL_GRACE, self.timeouts.dimse)
+        self._cancel_deadline = time.monotonic() + grace
+        self.trace.note(f"C-CANCEL-RQ sent; the peer has {grace:g} s to end the operation")
+
+    def _wait_limit(self) -> tuple[float | None, str]:
+        """How long the next wait may last, and the phase to blame when it runs out."""
+        wait, phase = self.timeouts.dimse, "dimse"
+        now = time.monotonic()
+        for deadline, name in ((self._deadline, "operation"), (self._cancel_deadline, "cancel")):
+            if deadline is not None and (wait is None or deadline - now < wait):
+                wait, phase = max(deadline - now, 0.0), name
+        return wait, phase
+
+    async def _expired(self, phase: str) -> None:
+        """The operation deadline or the cancel grace is over: abort and say which."""
+        await self.abort()
+        if phase == "cancel":
+            v = Violation("cancel-ignored", "the peer kept the operation going after our C-CANCEL-RQ "
+                          f"(no final response within {CANCEL_GRACE:g} s); aborted")
+            self.violations.append(v)
+            raise AssociationTimeout("cancel", CANCEL_GRACE, v.message)
+        limit = self.timeouts.operation_limit
+        raise AssociationTimeout("operation", limit, f"the operation did not end within {limit:g} s "
+                                 "(pending responses kept coming); aborted")
+
+    def _check_response(self, am: AssembledMessage) -> None:
+        """A response we cannot match or judge is the peer's protocol error, said as such (not a timeout)."""
+        msg = am.message
+        absent = [name for tag, name in _REQUIRED_IN_RESPONSE.items() if tag in getattr(msg, "missing", ())]
+        if absent:
+            v = Violation("response-missing-fields", f"{msg.name} lacks required command element(s) "
+                          f"{', '.join(absent)} (PS3.7 Annex E)")
+            self.violations.append(v)
+            raise PeerProtocolError(v)
+        for problem in command_violations(am.command):
+            if "Group Length" in problem:
+                v = Violation("command-group-length", f"{msg.name}: {problem} (PS3.7 §6.3.1)")
+                self.violations.append(v)
+                raise PeerProtocolError(v)
+
     async def _response(self, message_id: int, *, phase: str = "dimse",
                         handler: Callable[[AssembledMessage], Awaitable[bool]] | None = None) -> AssembledMessage:
         """The next response to `message_id`; other messages go to `handler` (C-GET's C-STOREs) or are
-        recorded as unexpected. Each wait is bounded by the DIMSE timeout."""
+        recorded as unexpected. Each wait is bounded by the DIMSE timeout, and all of them together by the
+        operation deadline (and, after a C-CANCEL, the cancel grace)."""
         while True:
-            ev = await self._next(self.timeouts.dimse, phase)
+            wait, limit_phase = self._wait_limit()
+            if limit_phase != "dimse" and wait is not None and wait <= 0:
+                await self._expired(limit_phase)
+            try:
+                ev = await self.channel.next_event(wait)
+            except TimeoutError:
+                if limit_phase != "dimse":
+                    await self._expired(limit_phase)
+                self.trace.note(f"no answer within {wait} s ({phase}); aborting")
+                await self.abort()
+                raise AssociationTimeout(phase, wait) from None
             if ev.kind != "message":
                 await self._fail(ev, phase)
             assert ev.message is not None
             msg = ev.message.message
             if getattr(msg, "IS_RESPONSE", False):
+                self._check_response(ev.message)
                 if msg.message_id_being_responded_to == message_id:  # type: ignore[attr-defined]
                     if ev.message.context_id not in self.accepted:
                         self.violations.append(Violation("response-on-unknown-context", f"{msg.name} on "
@@ -364,8 +440,16 @@ class Association:
                     continue
             if handler is not None and await handler(ev.message):
                 continue
-            self.violations.append(Violation("unexpected-message", f"unexpected {msg.name} while waiting for "
-                                             f"the response to message {message_id}"))
+            self._unexpected += 1
+            if self._unexpected == 1:
+                self.violations.append(Violation("unexpected-message", f"unexpected {msg.name} while waiting "
+                                                 f"for the response to message {message_id}"))
+            if self._unexpected > UNEXPECTED_TOLERATED:
+                v = Violation("unexpected-messages", f"{self._unexpected} messages that answer nothing we asked "
+                              f"(the last: {msg.name}) while waiting for the response to message {message_id}")
+                self.violations.append(v)
+                await self.abort()
+                raise PeerProtocolError(v)
 
     def _make_response(self, am: AssembledMessage, t0: float) -> Response:
         ident = None
@@ -379,11 +463,28 @@ class Association:
         return Response(am.message, am.context_id, (time.monotonic() - t0) * 1000.0, ident)
 
     # ------------------------------------------------------------------------------------------ services
+    async def request(self, message: DimseMessage, dataset: "Dataset | bytes | None" = None, *,
+                      abstract_syntax: str) -> Response:
+        """Any one-response request (N-CREATE, N-SET, N-ACTION, N-GET...): sent with a fresh message id on
+        the context of `abstract_syntax` (a Dataset is encoded in its transfer syntax), answered by the
+        final response, under the same timeouts as the other services (net/workflow.py uses it)."""
+        import dataclasses
+
+        self._check_open()
+        cid, ts = self.context_for(abstract_syntax)
+        mid = self._next_id()
+        data = dataset if dataset is None or isinstance(dataset, (bytes, bytearray)) else _ds.encode(dataset, ts)
+        t0 = time.monotonic()
+        self._start_operation()
+        await self._send(cid, dataclasses.replace(message, message_id=mid), data)  # type: ignore[call-arg]
+        return self._make_response(await self._response(mid), t0)
+
     async def echo(self) -> Response:
         self._check_open()
         cid, _ = self.context_for(_ds.VERIFICATION)
         mid = self._next_id()
         t0 = time.monotonic()
+        self._start_operation()
         await self._send(cid, CEchoRQ(message_id=mid))
         return self._make_response(await self._response(mid), t0)
 
@@ -409,6 +510,7 @@ class Association:
                       move_originator_ae_title=move_originator[0] if move_originator else None,
                       move_originator_message_id=move_originator[1] if move_originator else None)
         t0 = time.monotonic()
+        self._start_operation()
         await self._send(cid, rq, payload, length)
         return self._make_response(await self._response(mid), t0)
 
@@ -444,8 +546,10 @@ class Association:
         mid = self._next_id()
         data = _ds.encode(_ds.identifier(level, ident), ts)
         t0 = time.monotonic()
+        self._start_operation()
         await self._send(cid, cls(message_id=mid, affected_sop_class_uid=sop, priority=priority, **fields), data)
         stores: list[tuple[str, str, int]] = []
+        store_count = 0
 
         async def handle_store(am: AssembledMessage) -> bool:
             rq = am.message
@@ -464,21 +568,29 @@ class Association:
                 except Exception as exc:
                     self.trace.note(f"C-STORE sub-operation handler failed: {exc!r}")
                     status = 0xC000
-            stores.append((rq.affected_sop_class_uid, rq.affected_sop_instance_uid, int(status)))
+            nonlocal store_count
+            store_count += 1
+            if len(stores) < STORES_KEPT:
+                stores.append((rq.affected_sop_class_uid, rq.affected_sop_instance_uid, int(status)))
             await self._send(am.context_id, CStoreRSP(
                 message_id_being_responded_to=rq.message_id, status=int(status),
                 affected_sop_class_uid=rq.affected_sop_class_uid,
                 affected_sop_instance_uid=rq.affected_sop_instance_uid))
             return True
 
-        pending: list[Response] = []
+        # Counts, not responses: a peer may send pending responses without end; only the last one (its
+        # sub-operation counters) is kept.
+        last_pending: Response | None = None
+        pending_count = 0
         cancelled = False
         while True:
             am = await self._response(mid, handler=handle_store)
             rsp = self._make_response(am, t0)
             if not rsp.pending:
-                return RetrieveResult(rsp, pending, stores)
-            pending.append(rsp)
+                return RetrieveResult(rsp, [last_pending] if last_pending else [], stores,
+                                      pending_count=pending_count, store_count=store_count)
+            last_pending = rsp
+            pending_count += 1
             if on_pending is not None and not cancelled:
                 wanted = on_pending(rsp)
                 if inspect.isawaitable(wanted):
@@ -486,10 +598,12 @@ class Association:
                 if wanted:
                     cancelled = True
                     await self._send(cid, CCancelRQ(message_id_being_responded_to=mid))
+                    self._cancel_sent()
 
     async def cancel(self, message_id: int, context_id: int) -> None:
         """C-CANCEL-RQ for an outstanding C-FIND/C-MOVE/C-GET (FindQuery.cancel and `on_pending` use it)."""
         await self._send(context_id, CCancelRQ(message_id_being_responded_to=message_id))
+        self._cancel_sent()
 
     # ------------------------------------------------------------------------------------------ ending
     async def release(self) -> None:
@@ -500,9 +614,13 @@ class Association:
         self.state = "releasing"
         try:
             await self.channel.send_pdu(AReleaseRQ())
+            limit = self.timeouts.release
+            deadline = None if limit is None else time.monotonic() + limit
+            others = 0
             while True:
                 try:
-                    ev = await self.channel.next_event(self.timeouts.release)
+                    wait = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                    ev = await self.channel.next_event(wait)
                 except TimeoutError:
                     self.trace.note(f"no A-RELEASE-RP within {self.timeouts.release} s; aborting")
                     await self.abort()
@@ -513,7 +631,23 @@ class Association:
                     await self.channel.send_pdu(AReleaseRP())  # release collision (PS3.8 §7.2.2.1)
                     continue
                 if ev.kind == "message":
-                    continue  # a late response to an abandoned request
+                    # A late response to an abandoned request is allowed; a stream of them is a peer that
+                    # ignores our release (PS3.8 §7.2: after A-RELEASE-RQ only the RP is expected).
+                    assert ev.message is not None
+                    if getattr(ev.message.message, "message_id_being_responded_to", None) in self._abandoned:
+                        continue
+                    others += 1
+                    if others == 1:
+                        self.violations.append(Violation("pdu-after-release-rq", f"the peer sent "
+                                                         f"{ev.message.message.name} after our A-RELEASE-RQ "
+                                                         "instead of A-RELEASE-RP"))
+                    if others > RELEASE_PDUS_TOLERATED:
+                        self.trace.note(f"{others} messages after A-RELEASE-RQ and no A-RELEASE-RP; aborting")
+                        await self.abort()
+                        raise PeerProtocolError(self.violations[-1] if self.violations[-1].code ==
+                                                "pdu-after-release-rq" else Violation(
+                                                    "pdu-after-release-rq", "messages after A-RELEASE-RQ"))
+                    continue
                 if ev.kind == "pdu" and isinstance(ev.pdu, AAbort):
                     self.state = "aborted"
                     self.channel.close()
@@ -561,12 +695,14 @@ class FindQuery:
         self.context_id: int | None = None
         self.final: Response | None = None
         self.matches: list[Response] = []
+        self.match_count = 0
         self.cancel_sent = False
 
     async def cancel(self) -> None:
         if self.message_id is not None and self.final is None and not self.cancel_sent:
             self.cancel_sent = True
             await self.assoc._send(self.context_id or 1, CCancelRQ(message_id_being_responded_to=self.message_id))
+            self.assoc._cancel_sent()
 
     def __aiter__(self) -> AsyncIterator[Response]:
         return self._run()
@@ -580,6 +716,7 @@ class FindQuery:
         mid = self.message_id = a._next_id()
         data = _ds.encode(_ds.identifier(self.level, self.ident), ts)
         t0 = time.monotonic()
+        a._start_operation()
         await a._send(cid, CFindRQ(message_id=mid, affected_sop_class_uid=sop, priority=self.priority), data)
         # Until the final response, responses to this query are expected: if the consumer stops iterating
         # early, later operations skip them instead of calling them unexpected.
@@ -587,7 +724,9 @@ class FindQuery:
         while True:
             rsp = a._make_response(await a._response(mid), t0)
             if rsp.pending:
-                self.matches.append(rsp)
+                self.match_count += 1
+                if len(self.matches) < MATCHES_KEPT:  # counts, not responses, past the first few
+                    self.matches.append(rsp)
             else:
                 self.final = rsp
                 a._abandoned.discard(mid)

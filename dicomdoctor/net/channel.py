@@ -19,21 +19,24 @@ fragment sequences become a violation, an A-ABORT with the reason the error carr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import ssl
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from ..dimse.errors import DimseProtocolError
+from ..dimse.errors import DimseProtocolError, FragmentationError
 from ..dimse.fragment import AssembledMessage, Reassembler, fragment, fragment_command, fragment_dataset_stream
-from ..dimse.messages import CCancelRQ, DimseMessage
+from ..dimse.messages import CCancelRQ, CStoreRQ, DimseMessage
 from ..ul.connection import (NEED_DATA, Aborted, AssociateAccept, AssociateReject, AssociateRequest, DataTransfer,
                              ProtocolViolation, ReleaseConfirm, ReleaseRequest, TransportClosed, ULConnection)
 from ..ul.codec import encode_pdu
 from ..ul.errors import LocalProtocolError
 from ..ul.pdu import PDU, AAbort, AReleaseRP, AReleaseRQ
 from ..ul.validate import Violation
+from .limits import MAX_BUFFERED_DATASET, SPOOL_IN_MEMORY, default_max_dataset
 from .timeouts import within
+from .tls import close_transport
 from .trace import RECV, SENT, Trace
 
 READ_SIZE = 1 << 18            # one read() takes at most 256 KiB
@@ -41,7 +44,7 @@ WRITE_BATCH = 1 << 18          # bytes of P-DATA chunks per writelines()
 PDATA_TOLERANCE = 4            # accept P-DATA up to 4x our maximum (and record the violation) before aborting
 MIN_TOLERATED_PDATA = 1 << 20  # ... and at least 1 MiB, so a small advertised maximum is not a trap
 EVENT_QUEUE = 8                # events buffered ahead of the consumer (each at most one message)
-DEFAULT_MAX_DATASET = 2 << 30  # a buffered data set larger than 2 GiB is refused (abort)
+DEFAULT_MAX_DATASET = MAX_BUFFERED_DATASET  # a buffered (non-C-STORE) data set: see limits.py
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
@@ -63,7 +66,8 @@ class Channel:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, our_max_pdu: int,
                  role: str = "requestor", trace: Trace | None = None,
-                 max_dataset_bytes: int | None = DEFAULT_MAX_DATASET, label: str = "") -> None:
+                 max_dataset_bytes: int | None = DEFAULT_MAX_DATASET, label: str = "",
+                 max_stored_bytes: int | None = None) -> None:
         self.reader = reader
         self.writer = writer
         self.transport = writer.transport
@@ -74,7 +78,13 @@ class Channel:
         self.peer_max_pdu = 16384  # until negotiation says otherwise
         # ARTIM is not used: the drivers bound every wait with their own per-phase timeouts.
         self.ul = ULConnection(role, max_pdu_length=our_max_pdu, artim_timeout=1e9)
-        self.reassembler = Reassembler(max_dataset_bytes=max_dataset_bytes)
+        # C-STORE data sets (ours as SCP, or C-GET sub-operations) go to a spool file as they arrive, capped
+        # at --max-dataset; the rest is buffered, capped at `max_dataset_bytes` (limits.py).
+        self.max_stored_bytes = max_stored_bytes if max_stored_bytes is not None else default_max_dataset()
+        if max_dataset_bytes is not None:
+            max_dataset_bytes = min(max_dataset_bytes, self.max_stored_bytes)
+        self._spool: Any = None
+        self.reassembler = Reassembler(max_dataset_bytes=max_dataset_bytes, dataset_sink=self._store_sink)
         self.events: asyncio.Queue[ChannelEvent] = asyncio.Queue(EVENT_QUEUE)
         self.violations: list[Violation] = []
         self.cancelled: set[int] = set()   # message ids a peer sent C-CANCEL-RQ for (SCP side)
@@ -118,11 +128,10 @@ class Channel:
             task.cancel()
 
     def close(self) -> None:
-        """Close at once (no waiting for the peer). Idempotent."""
+        """Close at once (no waiting for the peer; TLS: close_notify, then TCP, tls.close_transport). Idempotent."""
         self.closed = True
         self._stop_reader()
-        if not self.transport.is_closing():
-            self.transport.close()
+        close_transport(self.transport)
 
     def abort_transport(self) -> None:
         self.closed = True
@@ -339,7 +348,38 @@ class Channel:
         await self.events.put(ChannelEvent("pdu", pdu=pdu, raw=raw))
         return False
 
+    def _store_sink(self, context_id: int, message: DimseMessage) -> Any:
+        """Spool a C-STORE-RQ's data set (SpooledTemporaryFile: memory up to SPOOL_IN_MEMORY, then disk)."""
+        if not isinstance(message, CStoreRQ):
+            return None
+        import tempfile
+        spool = self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="dicomdoctor-")
+        cap, seen = self.max_stored_bytes, [0]
+
+        def write(data: Any, last: bool) -> None:
+            seen[0] += len(data)
+            if seen[0] > cap:
+                spool.close()
+                raise FragmentationError(f"C-STORE-RQ data set exceeds the {cap}-byte limit (--max-dataset)",
+                                         abort_reason=0)
+            spool.write(data)
+        return write
+
+    def _unspool(self, assembled: AssembledMessage) -> AssembledMessage:
+        """The whole spooled data set, for handlers that take bytes (the spool file is closed after)."""
+        spool, self._spool = self._spool, None
+        if spool is None:
+            return assembled
+        try:
+            spool.seek(0)
+            data = spool.read()
+        finally:
+            spool.close()
+        return dataclasses.replace(assembled, dataset=data, dataset_streamed=False)
+
     async def _on_message(self, assembled: AssembledMessage) -> None:
+        if assembled.dataset_streamed:
+            assembled = self._unspool(assembled)
         msg = assembled.message
         if self.trace is not None:
             ds_len = None if assembled.dataset is None else len(assembled.dataset)

@@ -69,6 +69,10 @@ class Connected:
     def abort(self) -> None:
         self.writer.transport.abort()
 
+    def close(self) -> None:
+        """Close at once and completely (TLS: close_notify, then the TCP connection; tls.close_transport)."""
+        _tls.close_transport(self.writer.transport)
+
 
 def classify_os_error(exc: BaseException) -> str:
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
@@ -165,15 +169,23 @@ async def connect(host: str, port: int, timeout: float | None = 5.0, tls: ssl.SS
     t1 = time.monotonic()
     try:
         reader, writer = await asyncio.open_connection(sock=sock, limit=STREAM_LIMIT, ssl=tls,
-                                                       server_hostname=sni, ssl_handshake_timeout=timeout)
+                                                       server_hostname=sni, ssl_handshake_timeout=timeout,
+                                                       ssl_shutdown_timeout=_tls.SHUTDOWN_TIMEOUT)
     except (ssl.SSLError, OSError, EOFError, TimeoutError) as exc:
         sock.close()
-        if isinstance(exc, TimeoutError):
-            outcome, detail = "other", f"TLS handshake got no answer within {timeout} s (is the peer plain DICOM?)"
+        # asyncio ends a handshake past ssl_handshake_timeout with ConnectionAbortedError("SSL handshake is
+        # taking longer than ..."): that is silence, not a TLS error.
+        silent = isinstance(exc, TimeoutError) or (
+            isinstance(exc, ConnectionAbortedError) and timeout is not None
+            and time.monotonic() - t1 >= timeout * 0.95)
+        if silent:
+            outcome, detail = "timeout", (f"the peer accepted TCP but did not answer our TLS ClientHello within "
+                                          f"{timeout:g} s")
         else:
             outcome, detail = _tls.classify_ssl_error(exc), _tls.describe_ssl_error(exc)
         cert = None
-        if outcome not in ("no-tls",):
+        # A second handshake would meet the same silence (and wait as long): only look when the peer answered.
+        if outcome not in ("no-tls", "timeout"):
             cert = await _tls.fetch_certificate(address[0], address[1], server_hostname=sni,
                                                 timeout=timeout or 5.0,
                                                 options=getattr(tls, "dicomdoctor_options", None))

@@ -194,6 +194,7 @@ def load_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview 
     if isinstance(source, (bytes, bytearray, memoryview)):
         raw = bytes(source)
         info = _parse(raw, "the given bytes")
+        _complete(lambda o, n: raw[o:o + n], info, len(raw), "the given bytes")
         return StoreSource(info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax,
                            payload=memoryview(raw)[info.dataset_offset:], dataset_offset=info.dataset_offset,
                            size=len(raw), raw=raw)
@@ -204,15 +205,29 @@ def load_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview 
             if size <= READ_WHOLE_LIMIT:
                 raw = f.read()  # read once; the data set is then a view into these bytes
                 info = _parse(raw, str(path))
+                _complete(lambda o, n: raw[o:o + n], info, len(raw), str(path))
                 return StoreSource(info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax,
                                    payload=memoryview(raw)[info.dataset_offset:], path=path,
                                    dataset_offset=info.dataset_offset, size=size, raw=raw)
             head = f.read(1 << 16)
+            info = _parse(head, str(path))
+
+            def read_at(offset: int, n: int) -> bytes:
+                f.seek(offset)
+                return f.read(n)
+            _complete(read_at, info, size, str(path))
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    info = _parse(head, str(path))
     return StoreSource(info.sop_class_uid, info.sop_instance_uid, info.transfer_syntax, path=path,
                        dataset_offset=info.dataset_offset, size=size)
+
+
+def _complete(read: Any, info: Part10Info, size: int, what: str) -> None:
+    """Refuse a data set cut short (net/truncation.py) before anything is sent."""
+    from .truncation import truncation
+    problem = truncation(read, info.dataset_offset, size, info.transfer_syntax)
+    if problem:
+        raise SourceError(f"{what}: the file is truncated: {problem}")
 
 
 def _parse(data: bytes, what: str) -> Part10Info:

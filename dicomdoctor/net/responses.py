@@ -73,6 +73,10 @@ class RetrieveResult:
     final: Response
     pending: list[Response] = field(default_factory=list)
     stores: list[tuple[str, str, int]] = field(default_factory=list)  # C-GET: (sop_class, sop_instance, status)
+    # `pending` keeps only the last pending response; these count them all (and every C-GET sub-operation,
+    # of which `stores` keeps the first few).
+    pending_count: int = 0
+    store_count: int = 0
 
     def _count(self, name: str) -> int | None:
         for rsp in (self.final, *reversed(self.pending)):

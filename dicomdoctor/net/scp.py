@@ -298,6 +298,12 @@ class SCPServer:
                 pass
             self._server = None
 
+    async def idle(self) -> None:
+        """Until every connection accepted so far has ended and its record is final (tests wait on this
+        instead of sleeping)."""
+        while self._conns:
+            await asyncio.wait(list(self._conns))
+
     async def __aenter__(self) -> "SCPServer":
         if self._server is None:
             await self.start()
@@ -456,18 +462,25 @@ class SCPServer:
             await self._respond(ctx, rsp(Reply(0xA900, "identifier cannot be decoded")))
             return
         final: int | Reply = 0x0000
-        async for status, match in self.behaviour.on_find(ctx, rq, ident):
-            if ctx.cancelled:
-                final = 0xFE00
-                break
-            if as_reply(status).status in (0xFF00, 0xFF01) and match is not None:
-                await self._respond(ctx, rsp(status), _ds.encode(match, ctx.transfer_syntax))
+        try:
+            async for status, match in self.behaviour.on_find(ctx, rq, ident):
+                if ctx.cancelled:
+                    final = 0xFE00
+                    break
+                if as_reply(status).status in (0xFF00, 0xFF01) and match is not None:
+                    await self._respond(ctx, rsp(status), _ds.encode(match, ctx.transfer_syntax))
+                else:
+                    final = status
+                    break
             else:
-                final = status
-                break
-        else:
-            if ctx.cancelled:
-                final = 0xFE00
+                if ctx.cancelled:
+                    final = 0xFE00
+        except (OSError, ConnectionError, _Stop):
+            raise
+        except Exception as exc:  # an identifier the behaviour cannot match: a failure status, not an abort
+            if ctx.trace is not None:
+                ctx.trace.note(f"C-FIND identifier not understood: {exc!r}")
+            final = Reply(0xC000, error_comment=f"identifier not understood: {type(exc).__name__}"[:64])
         await self._respond(ctx, rsp(final))
 
     async def _retrieve(self, ctx: SCPContext, rq: CMoveRQ | CGetRQ, am: AssembledMessage) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import re
+import warnings
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -31,6 +33,7 @@ def part10_bytes(sop_class: str, sop_instance: str, transfer_syntax: str, datase
     from pydicom.uid import UID
 
     meta = FileMetaDataset()
+    warnings.filterwarnings("ignore", message="Invalid value for VR UI", module="pydicom")
     meta.MediaStorageSOPClassUID = UID(sop_class)
     meta.MediaStorageSOPInstanceUID = UID(sop_instance)
     meta.TransferSyntaxUID = UID(transfer_syntax)
@@ -40,8 +43,48 @@ def part10_bytes(sop_class: str, sop_instance: str, transfer_syntax: str, datase
         meta.SourceApplicationEntityTitle = source_ae
     fp = DicomBytesIO()
     fp.is_little_endian, fp.is_implicit_VR = True, False
-    write_file_meta_info(fp, meta, enforce_standard=True)
+    with warnings.catch_warnings():  # a peer's odd UID is judged by the caller, not printed by pydicom
+        warnings.simplefilter("ignore")
+        write_file_meta_info(fp, meta, enforce_standard=True)
     return b"\x00" * 128 + b"DICM" + fp.getvalue() + dataset
+
+
+# A file name is the SOP Instance UID reduced to digits and dots (a UID from a peer is untrusted text).
+MAX_NAME = 64  # a UID is at most 64 characters (PS3.5 §9)
+# PS3.5 §9.1: components of digits separated by dots, no leading zero in a component of more than one digit.
+_UID_RE = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+
+
+def instance_file_name(sop_instance_uid: str) -> str:
+    """A visible, safe file stem for a SOP Instance UID: digits and dots only, no leading dots (a name of
+    only dots, "..", would be hidden or a parent folder), "instance" when nothing is left."""
+    safe = "".join(c for c in sop_instance_uid if c.isdigit() or c == ".")[:MAX_NAME].strip(".")
+    return safe or "instance"
+
+
+def write_instance(directory: Path, sop_class: str, sop_instance: str, transfer_syntax: str, dataset: bytes,
+                   source_ae: str | None = None) -> Path:
+    """Write one received instance as a Part-10 file in `directory` under a name no other file has: two
+    UIDs that reduce to the same name (or a UID received twice) get "-2", "-3"... suffixes, never an
+    overwrite. Raises ValueError for an instance without SOP Class / Instance UID (nothing is written) and
+    OSError when the file cannot be written."""
+    for uid, what in ((sop_instance, "SOP Instance UID"), (sop_class, "SOP Class UID")):
+        if not uid or not uid.strip("\0 "):
+            raise ValueError(f"empty Affected {what}")
+        if not _UID_RE.fullmatch(uid) or len(uid) > MAX_NAME:
+            raise ValueError(f"invalid {what} {uid[:24]!r} (PS3.5 §9.1)")
+    data = part10_bytes(sop_class, sop_instance, transfer_syntax, bytes(dataset), source_ae)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = instance_file_name(sop_instance)
+    for n in range(1, 100000):
+        path = directory / (f"{stem}.dcm" if n == 1 else f"{stem}-{n}.dcm")
+        try:
+            with open(path, "xb") as f:  # exclusive create: never replaces a file
+                f.write(data)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"no free file name for {stem} in {directory}")
 
 
 class StorageSCP(SCPBehaviour):
@@ -61,14 +104,15 @@ class StorageSCP(SCPBehaviour):
         inst = ReceivedInstance(rq.affected_sop_class_uid, rq.affected_sop_instance_uid, transfer_syntax,
                                 ctx.calling_ae, size=len(dataset))
         if self.directory is not None:
-            name = "".join(c for c in rq.affected_sop_instance_uid if c.isdigit() or c == ".") or "instance"
-            path = self.directory / f"{name}.dcm"
+            # What was not written is answered with a failure status, never Success (and never an abort
+            # of the whole association: the other sub-operations of a C-MOVE go on).
             try:
-                path.write_bytes(part10_bytes(inst.sop_class_uid, inst.sop_instance_uid, transfer_syntax,
-                                              bytes(dataset), ctx.calling_ae))
+                inst.path = write_instance(self.directory, inst.sop_class_uid, inst.sop_instance_uid,
+                                           transfer_syntax, dataset, ctx.calling_ae)
             except OSError as exc:
-                return Reply(0xA700, error_comment=f"cannot write: {exc.strerror}")
-            inst.path = path
+                return Reply(0xA700, error_comment=f"cannot write: {exc.strerror or exc}"[:64])
+            except Exception as exc:  # an empty or invalid UID, a data set pydicom cannot wrap
+                return Reply(0xC000, error_comment=f"not stored: {exc}"[:64])
         else:
             inst.data = bytes(dataset)
         self.received.append(inst)

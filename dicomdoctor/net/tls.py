@@ -16,9 +16,15 @@ from typing import Any
 from ..errors import BadInput
 from ..target import TLSOptions
 
-# tls.handshake outcomes (DESIGN.md, check evidence).
+# tls.handshake outcomes (DESIGN.md, check evidence). "timeout": TCP was accepted but the ClientHello got no
+# answer within the timeout (a hung TLS server, or one whose only thread another client holds).
 TLS_OUTCOMES = ("ok", "unknown-ca", "self-signed", "expired", "not-yet-valid", "hostname-mismatch",
-                "client-cert-required", "no-tls", "protocol-mismatch", "other")
+                "client-cert-required", "no-tls", "protocol-mismatch", "timeout", "other")
+# How long asyncio may wait for the peer's close_notify after ours, when something closes a TLS stream with
+# a bare transport.close() instead of close_transport(): a bound, not a wait we want (see close_transport).
+SHUTDOWN_TIMEOUT = 1.0
+# How long a closing TLS connection keeps its TCP connection open when bytes are still queued for the socket.
+_FLUSH_GRACE = 0.5
 
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h) -> outcome.
 _VERIFY_CODES = {
@@ -121,6 +127,35 @@ def server_context(cert: str, key: str | None = None, *, ca: str | None = None,
         raise BadInput(f"cannot load server certificate {cert!r}: {exc}") from None
     ctx.verify_mode = ssl.CERT_REQUIRED if require_client_cert else (ssl.CERT_OPTIONAL if ca else ssl.CERT_NONE)
     return ctx
+
+
+# ------------------------------------------------------------------------------------------------ closing
+
+
+def close_transport(transport: asyncio.WriteTransport) -> None:
+    """Close a connection at once and completely; never waits for the peer.
+
+    Plain TCP: `close()` (a FIN once the buffered bytes are gone). TLS: `close()` hands our close_notify to the
+    socket, and asyncio would then keep the TCP connection open until the peer's close_notify comes back (30 s
+    by default). A DICOM acceptor that is reading our A-ASSOCIATE-RQ never sends one: dcmtk (Orthanc 1.10,
+    which accepts associations on one thread) takes the close_notify for an empty association request,
+    rejects it and then waits for *us* to close the TCP connection (PS3.8 Sta13), serving nobody else
+    meanwhile: every later connection, ours included, meets a TLS handshake that never completes. RFC 8446
+    §6.1 lets the closing side stop after sending close_notify, so the TCP connection is closed right after
+    it (or after a short grace when bytes are still queued for the socket)."""
+    tls = transport.get_extra_info("ssl_object") is not None
+    if not tls:
+        if not transport.is_closing():
+            transport.close()
+        return
+    if not transport.is_closing():
+        transport.close()  # writes close_notify
+    inner = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None)  # asyncio's socket transport
+    queued = inner.get_write_buffer_size() if isinstance(inner, asyncio.WriteTransport) else 0
+    if queued:
+        asyncio.get_running_loop().call_later(_FLUSH_GRACE, transport.abort)
+    else:
+        transport.abort()  # close_notify is with the kernel; this closes the TCP connection (a FIN)
 
 
 # ------------------------------------------------------------------------------------------ classification
@@ -249,10 +284,11 @@ async def fetch_certificate(host: str, port: int, *, server_hostname: str | None
     writer = None
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(
-            host, port, ssl=insecure_context(options), server_hostname=server_hostname or host), timeout)
+            host, port, ssl=insecure_context(options), server_hostname=server_hostname or host,
+            ssl_shutdown_timeout=SHUTDOWN_TIMEOUT), timeout)
         return peer_certificate_info(writer.get_extra_info("ssl_object")) or None
     except (OSError, ssl.SSLError, TimeoutError, asyncio.TimeoutError, EOFError, ValueError):
         return None
     finally:
         if writer is not None:
-            writer.transport.abort()  # no close_notify dance: this was only a look
+            close_transport(writer.transport)  # close_notify + FIN at once: this was only a look

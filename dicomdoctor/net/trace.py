@@ -3,7 +3,9 @@
 Association PDUs are one entry each with a one-line summary ("A-ASSOCIATE-RQ DICOMDOCTOR -> PACS, 3
 contexts, max PDU 16384"). P-DATA-TF is summarised per DIMSE *message*, not per PDU: a 100 MB C-STORE is one
 entry ("C-STORE-RQ #7 CTImageStorage 1.2.3..., data set 524,288 bytes in 33 PDUs"), so the trace stays small.
-It is also capped (`max_entries`); entries past the cap are counted in `dropped`.
+It is also capped by entries (`max_entries`) and by bytes (`max_bytes`: each entry is charged its summary
+plus `ENTRY_COST` for the objects it holds; a PDU object is kept only while it is small), so a peer that
+floods us with PDUs cannot grow it without bound; entries past a cap are counted in `dropped`.
 """
 
 from __future__ import annotations
@@ -17,11 +19,18 @@ from ..dimse.summary import summarize_message
 from ..trace_entry import RECV, SENT, TraceEntry
 
 
+ENTRY_COST = 256          # bytes charged per entry beyond its summary (the entry, its floats, the PDU ref)
+KEEP_PDU_BELOW = 64 << 10  # a PDU object is kept in its entry only when its encoded length is below this
+MAX_SUMMARY = 512         # characters of one summary kept (peers' AE titles and comments can be long)
+
+
 @dataclass
 class Trace:
     max_entries: int = 5000
+    max_bytes: int = 4 << 20
     entries: list[TraceEntry] = field(default_factory=list)
     dropped: int = 0
+    size: int = 0  # bytes charged so far (see ENTRY_COST)
     started_wall: float = field(default_factory=time.time)
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
@@ -29,9 +38,15 @@ class Trace:
         return time.monotonic() - self._t0
 
     def add(self, direction: str, pdu_type: str, summary: str, length: int = 0, pdu: Any = None) -> None:
-        if len(self.entries) >= self.max_entries:
+        if len(summary) > MAX_SUMMARY:
+            summary = summary[:MAX_SUMMARY] + f"... ({len(summary)} characters)"
+        cost = len(summary) + ENTRY_COST
+        if len(self.entries) >= self.max_entries or self.size + cost > self.max_bytes:
             self.dropped += 1
             return
+        if pdu is not None and length >= KEEP_PDU_BELOW:
+            pdu = None  # the summary says what it was; holding a big PDU is what the caps are against
+        self.size += cost
         self.entries.append(TraceEntry(self.now(), direction, pdu_type, summary, length, pdu))
 
     def pdu(self, direction: str, pdu: Any, length: int) -> None:

@@ -26,11 +26,15 @@ from ..ul.errors import MalformedPDU, PDUTooLarge, RemoteProtocolError
 from ..ul.reader import PDUReader
 from ..ul.validate import validate as validate_pdu
 from .firstbytes import FirstBytes, Kind, classify
-from .tcp import close_quietly
+from .tcp import ConnectFacts, close_quietly, connected_facts, failed_connect_facts
 @dataclass(frozen=True, slots=True)
 class ContextProposal:
     abstract_syntax: str
     transfer_syntaxes: tuple[str, ...]
+
+
+# PDUs other than A-RELEASE-RP we take after our A-RELEASE-RQ before aborting (a peer flooding the release).
+RELEASE_PDUS_TOLERATED = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,10 @@ class AssociationFacts:
     release: str = ""                      # released | no-release-reply | aborted | not-attempted
     connect_outcome: str = ""              # net.connect outcome when the TCP/TLS connect failed
     error: str = ""
+    # The TCP facts of this attempt's own connection (net.reachable reads them instead of opening a bare
+    # connection: some legacy SCPs exit when a client connects and leaves without an A-ASSOCIATE-RQ).
+    # None when the connect failed in a way net.connect did not classify.
+    connect: ConnectFacts | None = None
 
     @property
     def accepted(self) -> bool:
@@ -153,11 +161,12 @@ async def probe_association(host: str, port: int, *, called_ae: str, calling_ae:
                              server_hostname=server_hostname)
     except ConnectFailed as exc:
         return replace(base, outcome="connect-failed", connect_outcome=str(exc.outcome),
-                                error=str(getattr(exc, "detail", "") or exc))
+                       error=str(getattr(exc, "detail", "") or exc), connect=failed_connect_facts(host, port, exc))
     except (ssl.SSLError, OSError) as exc:  # a TLS handshake failure, when net lets it through unclassified
         return replace(base, outcome="connect-failed", connect_outcome="tls", error=str(exc))
     reader, writer = conn.reader, conn.writer
-    base = replace(base, address=_addr(conn.address), connect_ms=conn.connect_ms)
+    base = replace(base, address=_addr(conn.address), connect_ms=conn.connect_ms,
+                   connect=connected_facts(host, port, conn.address, conn.connect_ms))
     try:
         # A belt over the per-read timeouts (answer, then release): a peer that drips bytes slowly.
         return await asyncio.wait_for(
@@ -236,7 +245,10 @@ async def _converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     release, more, length_violations = await _release(reader, writer, pdu_reader, our_max, min(timeout, 5.0),
                                                       trace)
     lengths += more
-    return replace(facts, release=release, pdu_lengths=tuple(lengths),
+    if release == "pdus-after-release":
+        violations = violations + (f"the peer sent more than {RELEASE_PDUS_TOLERATED} PDUs after our "
+                                   "A-RELEASE-RQ instead of A-RELEASE-RP (PS3.8 §7.2); aborted",)
+    return replace(facts, release=release, pdu_lengths=tuple(lengths), violations=violations,
                             length_violations=tuple(length_violations))
 
 
@@ -285,6 +297,7 @@ async def _release(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
     except (ConnectionError, OSError):
         return "peer-closed", lengths, violations
     deadline = time.monotonic() + timeout
+    others = 0
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -292,7 +305,9 @@ async def _release(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
         try:
             pdu, raw = await _next_pdu(pdu_reader, reader, b"", left)
         except _Truncated:
-            return "peer-closed", lengths, violations
+            # _next_pdu says the same for a close and for silence until `left` ran out: tell them apart.
+            silent = time.monotonic() >= deadline - 0.01
+            return ("no-release-reply" if silent else "peer-closed"), lengths, violations
         except PDUTooLarge as exc:
             # PS3.8 Annex D.1: the maximum length we announced bounds every P-DATA-TF the peer sends us.
             if exc.pdu_type == 0x04:
@@ -301,12 +316,21 @@ async def _release(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
         except RemoteProtocolError:
             return "peer-protocol-error", lengths, violations
         name = _name(getattr(pdu, "pdu_type", None))
-        lengths.append((name, pdu_reader.last_length))
-        _record(trace, "recv", pdu, pdu_reader.last_length)
         if isinstance(pdu, ulpdu.AReleaseRP):
+            lengths.append((name, pdu_reader.last_length))
+            _record(trace, "recv", pdu, pdu_reader.last_length)
             return "released", lengths, violations
         if isinstance(pdu, ulpdu.AAbort):
+            _record(trace, "recv", pdu, pdu_reader.last_length)
             return "aborted", lengths, violations
+        # Anything else after our A-RELEASE-RQ: a few are recorded (and length-checked), a flood is cut off.
+        others += 1
+        if others > RELEASE_PDUS_TOLERATED:
+            writer.write(ulcodec.encode_pdu(ulpdu.AAbort(0, 0)))
+            _record(trace, "note", f"{others} PDUs after A-RELEASE-RQ and no A-RELEASE-RP; aborted", 0)
+            return "pdus-after-release", lengths, violations
+        lengths.append((name, pdu_reader.last_length))
+        _record(trace, "recv", pdu, pdu_reader.last_length)
 
 
 def _context_results(ac: object, by_id: dict[int, ContextProposal]) -> tuple[ContextResult, ...]:
@@ -354,5 +378,9 @@ def _addr(address: object) -> str | None:
 
 def _record(trace: object | None, direction: str, pdu: object, length: int) -> None:
     """Add a PDU to the run's trace (a net.trace.Trace) when there is one; the probe works without."""
+    if direction == "note" and isinstance(pdu, str):
+        if trace is not None and hasattr(trace, "note"):
+            trace.note(pdu)
+        return
     if trace is not None and hasattr(trace, "pdu"):
         trace.pdu(direction, pdu, length)

@@ -26,6 +26,9 @@ DEFAULT_ABSTRACT_SYNTAXES = (
     "PatientRootQueryRetrieveInformationModelGet",
     "StudyRootQueryRetrieveInformationModelFind", "StudyRootQueryRetrieveInformationModelMove",
     "StudyRootQueryRetrieveInformationModelGet",
+    # The workflow services (IHE Scheduled Workflow): shown as the peer's Workflow role; 17 x 7 = 119 contexts.
+    "ModalityWorklistInformationModelFind", "ModalityPerformedProcedureStep", "StorageCommitmentPushModel",
+    "InstanceAvailabilityNotification",
 )
 DEFAULT_TRANSFER_SYNTAXES = (
     "ImplicitVRLittleEndian", "ExplicitVRLittleEndian", "ExplicitVRBigEndian", "JPEGBaseline8Bit",
@@ -49,6 +52,10 @@ BUILTIN_UIDS = {
     "StudyRootQueryRetrieveInformationModelFind": "1.2.840.10008.5.1.4.1.2.2.1",
     "StudyRootQueryRetrieveInformationModelMove": "1.2.840.10008.5.1.4.1.2.2.2",
     "StudyRootQueryRetrieveInformationModelGet": "1.2.840.10008.5.1.4.1.2.2.3",
+    "ModalityWorklistInformationModelFind": "1.2.840.10008.5.1.4.31",
+    "ModalityPerformedProcedureStep": "1.2.840.10008.3.1.2.3.3",
+    "StorageCommitmentPushModel": "1.2.840.10008.1.20.1",
+    "InstanceAvailabilityNotification": "1.2.840.10008.5.1.4.33",
     "ImplicitVRLittleEndian": "1.2.840.10008.1.2",
     "ExplicitVRLittleEndian": "1.2.840.10008.1.2.1",
     "ExplicitVRBigEndian": "1.2.840.10008.1.2.2",

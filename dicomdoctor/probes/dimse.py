@@ -51,8 +51,11 @@ class DimseFacts:
     phase: str = ""                                          # association | dimse | release (timeouts, aborts)
     connect_outcome: str = ""
     violations: list[str] = field(default_factory=list)
+    violation: str = ""  # the code of the protocol violation that ended it (outcome "protocol-error")
     pdu_violations: list[dict[str, Any]] = field(default_factory=list)
     accepted: list[dict[str, Any]] = field(default_factory=list)  # the association's context results
+    # Who answered (from the A-ASSOCIATE-AC): the SCU commands name the peer without a second association.
+    peer: dict[str, Any] | None = None
     elapsed_ms: float = 0.0
     rtts_ms: list[float] = field(default_factory=list)
     # C-FIND
@@ -95,6 +98,9 @@ async def run_service(service: str, target: Target, contexts: Sequence[Any], act
         assoc = await associate(target, contexts, max_pdu=max_pdu, timeouts=timeouts, trace=trace,
                                 roles=roles, tls_context=tls_context)
         facts.accepted = list(assoc.context_results)
+        facts.peer = {"implementation_class_uid": assoc.peer_implementation_class_uid,
+                      "implementation_version_name": assoc.peer_implementation_version_name,
+                      "max_pdu": assoc.peer_max_pdu}
         await action(assoc, facts)
         await assoc.release()
     except TLSHandshakeFailed as exc:
@@ -112,6 +118,7 @@ async def run_service(service: str, target: Target, contexts: Sequence[Any], act
         facts.outcome, facts.phase, facts.detail = "timeout", exc.phase, str(exc)
     except PeerProtocolError as exc:
         facts.outcome, facts.detail = "protocol-error", str(exc)
+        facts.violation = exc.violation.code
     except NoAcceptedContext as exc:
         facts.outcome, facts.detail = "no-context", str(exc)
     finally:
@@ -236,12 +243,11 @@ async def find(target: Target, level: str, keys: Mapping[str, Any], *, model: st
 # ----------------------------------------------------------------------------------------- files & data
 
 def write_part10(folder: Path, sop_class: str, sop_instance: str, ts: str, data: bytes) -> Path:
-    """Received data set bytes -> a Part-10 file named by SOP Instance UID (the C-GET --out folder)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c for c in sop_instance if c.isdigit() or c == ".") or "instance"
-    path = folder / f"{safe}.dcm"
-    path.write_bytes(part10_bytes(sop_class, sop_instance, ts, bytes(data)))
-    return path
+    """Received data set bytes -> a Part-10 file named by SOP Instance UID (the C-GET --out folder); unique,
+    visible names (net.storage.write_instance); raises for what cannot be written (the C-STORE is then
+    answered with a failure status)."""
+    from ..net.storage import write_instance
+    return write_instance(folder, sop_class, sop_instance, ts, data)
 
 
 def synthetic_instances(count: int) -> list[Any]:

@@ -177,7 +177,7 @@ def _retrieve_facts(result: Any, facts: pd.DimseFacts) -> None:
     pd._take(result.final, facts)
     facts.completed, facts.failed = result.completed, result.failed
     facts.warning, facts.remaining = result.warning, result.remaining
-    facts.pending = len(result.pending)
+    facts.pending = result.pending_count or len(result.pending)
 
 
 async def move(target: Target, level: str, keys: Mapping[str, Any], destination: str, *, model: str = "study",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..net import ConnectFailed, probe_tcp
 from ..net import resolve as net_resolve
+from ..net.tls import close_transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,9 @@ class ConnectFacts:
     errno: int | None = None
     detail: str = ""
     attempts: tuple[dict[str, object], ...] = field(default=())
+    # Which connection measured this: "association" (the one the first A-ASSOCIATE-RQ went over) or
+    # "bare-connection" (connect and close at once, only when no association follows in the run).
+    measured_on: str = "bare-connection"
 
 
 def is_ip_literal(host: str) -> bool:
@@ -69,10 +73,39 @@ async def tcp_connect(host: str, port: int, timeout: float = 5.0) -> ConnectFact
                         str(d.get("detail") or ""), tuple(d.get("attempts") or ()))
 
 
+def connected_facts(host: str, port: int, address: object, connect_ms: float | None,
+                    measured_on: str = "association") -> ConnectFacts:
+    """The reachability facts of a connection that was set up (its TCP part: a TLS failure after it is
+    tls.handshake's business, not this one's)."""
+    return ConnectFacts(host, port, "open", _fmt_address(address),
+                        round(connect_ms, 3) if connect_ms is not None else None, measured_on=measured_on)
+
+
+def failed_connect_facts(host: str, port: int, exc: ConnectFailed,
+                         measured_on: str = "association") -> ConnectFacts:
+    """The reachability facts of a connect that failed, from net.connect's ConnectFailed (a TLS handshake
+    failure counts as an open TCP connection: TCP itself worked)."""
+    if exc.phase == "tls":
+        return connected_facts(host, port, exc.address, getattr(exc, "connect_ms", None), measured_on)
+    attempts: tuple[dict[str, object], ...] = tuple(
+        {"address": _fmt_address(a), "outcome": o, "detail": d} for a, o, d in exc.attempts)
+    return ConnectFacts(host, port, str(exc.outcome), _fmt_address(exc.address) if exc.address else None, None,
+                        exc.errno, str(exc.detail or ""), attempts, measured_on)
+
+
+def _fmt_address(address: object) -> str | None:
+    # "host:port", "[v6]:port": the form net.probe_tcp reports, so the evidence reads the same either way.
+    if isinstance(address, tuple) and len(address) >= 2:
+        host, port = address[0], address[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(address) if address is not None else None
+
+
 async def close_quietly(writer: asyncio.StreamWriter, wait: float = 1.0) -> None:
-    """Close a connection without letting a misbehaving peer make us wait or raise."""
+    """Close a connection without letting a misbehaving peer make us wait or raise. A TLS connection is
+    closed completely at once (net.tls.close_transport: a half-closed one holds a one-thread SCP)."""
     try:
-        writer.close()
+        close_transport(writer.transport)
         await asyncio.wait_for(writer.wait_closed(), wait)
     except Exception:  # a reset while closing tells us nothing new
         pass

@@ -16,13 +16,17 @@ from typing import Any
 
 from ..net import ConnectFailed, TLSHandshakeFailed, classify_ssl_error, connect, fetch_certificate
 from ..net.tls import describe_ssl_error
-from .association import probe_association
+from .association import AssociationFacts, probe_association
 from .firstbytes import FirstBytes
 from .tcp import close_quietly
 
 # How long we listen after the handshake for a post-handshake alert. A DICOM acceptor never speaks first,
 # so silence here is the normal, good case.
 POST_HANDSHAKE_READ = 0.5
+# How often we look for the session ticket meanwhile: a TLS 1.3 server sends its tickets once it has accepted
+# our Finished (certificate included), where a refusal would send the alert instead, so a ticket ends the
+# wait at once (about one round trip; Orthanc 1.10: 10 ms instead of the whole POST_HANDSHAKE_READ).
+_TICKET_POLL = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +63,7 @@ async def probe_tls(host: str, port: int, context: ssl.SSLContext, *, server_hos
     base = TLSFacts("ok", "", info.get("protocol"), info.get("cipher"), info.get("certificate"),
                     info.get("days_left"), conn.connect_ms, conn.handshake_ms, _addr(conn.address))
     try:
-        late = await _post_handshake(conn.reader)
+        late = await _post_handshake(conn.reader, conn.writer.get_extra_info("ssl_object"))
     finally:
         await close_quietly(conn.writer)
     if late == "eof":
@@ -77,15 +81,29 @@ async def probe_tls(host: str, port: int, context: ssl.SSLContext, *, server_hos
     return base
 
 
-async def _post_handshake(reader: asyncio.StreamReader) -> BaseException | str | None:
-    """None (silence: good), "eof", or the exception a read raised."""
+async def _post_handshake(reader: asyncio.StreamReader,
+                          ssl_object: ssl.SSLObject | None) -> BaseException | str | None:
+    """None (silence or a session ticket: good), "eof", or the exception a read raised."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + POST_HANDSHAKE_READ
+    read = asyncio.ensure_future(reader.read(1024))
     try:
-        data = await asyncio.wait_for(reader.read(1024), POST_HANDSHAKE_READ)
-    except asyncio.TimeoutError:
-        return None
-    except (ssl.SSLError, ConnectionError, OSError) as exc:
+        while not read.done():
+            session = ssl_object.session if ssl_object is not None else None
+            left = end - loop.time()
+            if (session is not None and session.has_ticket) or left <= 0:
+                return None
+            await asyncio.wait({read}, timeout=min(_TICKET_POLL, left))
+    finally:
+        if not read.done():
+            read.cancel()
+            await asyncio.gather(read, return_exceptions=True)
+    exc = read.exception()
+    if isinstance(exc, (ssl.SSLError, ConnectionError, OSError)):
         return exc
-    return "eof" if not data else None
+    if exc is not None:
+        raise exc
+    return "eof" if not read.result() else None
 
 
 def _blocking_alert(host: str, port: int, context: ssl.SSLContext, server_hostname: str,
@@ -112,6 +130,18 @@ async def _confirm_plain(facts: TLSFacts, host: str, port: int, timeout: float, 
                                     connect_timeout=timeout, timeout=min(timeout, 5.0))
     outcome = "no-tls" if plain.first is not None and plain.first.kind.value == "dicom" else facts.outcome
     return replace(facts, outcome=outcome, plain_answer=plain.first)
+
+
+def silent_handshake(attempt: object) -> TLSFacts | None:
+    """The TLS facts of an earlier association attempt (probes.association.AssociationFacts) whose TLS
+    handshake met silence: TCP accepted, the ClientHello unanswered within the timeout. A second handshake
+    would only wait as long again (one wait per silent peer: --timeout bounds the command)."""
+    if not isinstance(attempt, AssociationFacts) or attempt.outcome != "connect-failed":
+        return None
+    tcp = attempt.connect
+    if tcp is None or tcp.outcome != "open" or attempt.connect_outcome != "timeout":
+        return None
+    return TLSFacts("timeout", attempt.error, connect_ms=tcp.connect_ms, address=attempt.address or tcp.address)
 
 
 async def speaks_tls(host: str, port: int, timeout: float = 5.0) -> dict[str, Any] | None:

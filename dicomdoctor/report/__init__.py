@@ -5,6 +5,8 @@ format is asked for: rich, jinja2, fpdf2 and pydicom cost tens to hundreds of mi
 monitoring run that prints Nagios output should not pay for the PDF engine.
 
 Every renderer receives a report that has already been redacted (see `redact.py`) unless `show_phi`.
+The human-facing formats (html, pdf, markdown) lay out one document built by `document.py`: a summary
+table of targets, a section per target that needs attention, healthy targets in one line, evidence appendices.
 """
 
 from __future__ import annotations
@@ -38,15 +40,16 @@ def render(report: "Report", fmt: str, *, lang: str = "en", show_phi: bool = Fal
     lang: labels and headings language ("en", "zh"); the report's own texts come from the knowledge base
     already in that language. show_phi: keep patient names/IDs/birth dates. color: text format only
     (None = decide from NO_COLOR/FORCE_COLOR and whether stdout is a terminal). trace: include the PDU trace
-    in the text format (html and pdf always carry it as an appendix).
+    in the text format (html, pdf and markdown carry the trace of each failed target in their appendices).
     """
     try:
         module_name = _MODULES[fmt]
     except KeyError:
         raise ValueError(f"unknown report format {fmt!r}; choose one of: {', '.join(FORMATS)}") from None
-    if not show_phi:
-        from .redact import redact_report
+    from .redact import redact_report, sanitize_report
 
+    report = sanitize_report(report)  # always: a peer's control characters never reach a terminal or a report
+    if not show_phi:
         report = redact_report(report)
     module = importlib.import_module(f"{__name__}.{module_name}")
     return module.render(report, lang=lang, color=color, trace=trace)  # type: ignore[no-any-return]

@@ -1,19 +1,22 @@
-"""Markdown report (GitHub/GitLab flavoured): summary table, then each finding with causes and fixes.
+"""Markdown report (GitHub/GitLab flavoured), the same document as the HTML and PDF reports (`document.py`):
+summary table of targets, a section per target that needs attention with cause and fix, healthy targets in
+one line each, appendices with the evidence (inside <details>, so a merge-request comment stays short).
 
-Evidence that is a list of dicts (the presentation-context matrix, C-FIND matches) becomes a table. Every
-string from the peer or the knowledge base is escaped: GitLab and GitHub render inline HTML, and a hostile
-peer's AE title must not become markup in a merge-request comment.
+Every string from the peer or the knowledge base is escaped: GitLab and GitHub render inline HTML, and a
+hostile peer's AE title must not become markup in a merge-request comment.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
-from ..engine.model import Finding, Report, Status
-from ._common import NEEDS_ATTENTION, STATUS_WORD, KeyValues, Table, evidence_blocks, fmt_duration, labels, \
-    peer_phrase, target_findings, trace_rows, verdict_line
+from ..engine.model import Report, Status
+from ._common import STATUS_WORD
+from .document import Block, Section, build
 
 ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️", Status.ERROR: "💥"}
+_BY_VALUE = {s.value: s for s in Status}
 # '_' is left alone: GFM ignores intraword underscores and evidence keys are full of them.
 _SPECIAL = re.compile(r"([\\`*\[\]<>|#!~])")
 
@@ -25,61 +28,90 @@ def esc(text: object) -> str:
     return re.sub(r"[\r\n\t]+", " ", s)
 
 
-def _status(st: Status) -> str:
+def code(text: str) -> str:
+    """An identifier (check id, cause id) as inline code; backticks cannot occur in ids, drop them anyway."""
+    return f"`{text.replace('`', '')}`"
+
+
+def _status(word: str) -> str:
+    st = _BY_VALUE.get(word.lower(), Status.ERROR)
     return f"{ICON[st]} {STATUS_WORD[st]}"
 
 
-def _table(columns: list[str] | tuple[str, ...], rows: list[tuple[str, ...]] | tuple[tuple[str, ...], ...]) -> list[str]:
+def _table(columns: Sequence[str], rows: Sequence[Sequence[str]], raw_cols: Sequence[int] = ()) -> list[str]:
+    def cell(i: int, c: str) -> str:
+        return c if i in raw_cols else esc(c)
+
     out = ["| " + " | ".join(esc(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    out += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(cell(i, c) for i, c in enumerate(row)) + " |" for row in rows]
     return out + [""]
 
 
-def _finding(f: Finding, lang: str) -> list[str]:
-    lb = labels(lang)
-    out = [f"#### {_status(f.status)} `{f.check}` — {esc(f.title or f.check)}", "", esc(f.summary) +
-           f" _({fmt_duration(f.duration_ms)})_", ""]
-    if f.causes:
-        out += [f"**{lb['causes']}**", ""]
-        for n, c in enumerate(f.causes, 1):
-            out.append(f"{n}. **{esc(c.title)}** (`{c.id}`)" + (f" — {esc(c.explanation)}" if c.explanation else ""))
-            for fix in c.fixes:
-                out.append(f"    - {lb['fix']}: {esc(fix)}")
-            if c.refs:
-                out.append(f"    - {lb['refs']}: {esc('; '.join(c.refs))}")
-        out.append("")
-    blocks = evidence_blocks(f.evidence)
-    if blocks:
-        out += [f"<details><summary>{lb['evidence']}</summary>", ""]
-        for b in blocks:
-            if isinstance(b, KeyValues):
-                out += _table(("key", "value"), b.rows)
-            elif isinstance(b, Table):
-                out += [f"`{b.name.replace('`', '')}`", ""] + _table(b.columns, b.rows)
-        out += ["</details>", ""]
+def _section(s: Section, lb: dict[str, str]) -> list[str]:
+    out = [f"### {_status(s.verdict)} {esc(s.target.id)}", ""]
+    out += _table((lb["key"], lb["value"]), s.facts)
+    for p in s.problems:
+        out += [f"#### {_status(p.word)} {code(p.finding.check)} — {esc(p.finding.title or p.finding.check)}", "",
+                esc(p.finding.summary), ""]
+        if p.cause is not None:
+            out += [f"**{lb['likely_cause']}: {esc(p.cause.title)}** ({code(p.cause.id)})", ""]
+            if p.cause.explanation:
+                out += [esc(p.cause.explanation), ""]
+            if p.cause.fixes:
+                out += [f"**{lb['what_to_do']}**", ""] + [f"- {esc(fix)}" for fix in p.cause.fixes] + [""]
+            if p.cause.refs:
+                out += [f"_{lb['refs']}: {esc('; '.join(p.cause.refs))}_", ""]
+        else:
+            out += [lb["no_cause"], ""]
+        if p.alternatives:
+            out += [f"{lb['other_causes']}:", ""]
+            out += [f"- {esc(c.title)} ({code(c.id)})" for c in p.alternatives] + [""]
+    out += [esc(line) + "  " for line in s.others]
+    if s.appendix:
+        out.append(lb["see_appendix"].format(letter=s.appendix))
+    return out + [""]
+
+
+def _block(b: Block, legend: str) -> list[str]:
+    out = [f"**{esc(b.title)}**", ""]
+    if b.kind == "list":
+        out += [f"- {esc(r[0])}" for r in b.rows] + [""]
+    elif b.kind == "kv":
+        out += _table(b.columns, b.rows)
+    else:
+        out += _table(b.columns, b.rows)
+    if b.kind == "matrix":
+        out += [f"_{esc(legend)}_", ""]
+    if b.note:
+        out += [f"_{esc(b.note)}_", ""]
     return out
 
 
 def render(report: Report, *, lang: str = "en", color: bool | None = None, trace: bool = False) -> str:
-    lb = labels(lang)
-    out = [f"# {lb['report_title']}", "",
-           f"**{esc(verdict_line(report, lang))}**", "",
-           f"{lb['playbook']}: {esc(report.playbook)}" + (f" · {lb['started']}: {esc(report.started_at)}"
-                                                          if report.started_at else ""), ""]
-    for target, findings in target_findings(report):
-        out += [f"## {esc(target.id)} — {target.verdict.upper()}", "", esc(peer_phrase(target, lang)), ""]
-        out += _table((lb["status"], lb["check"], lb["summary"], lb["duration"]),
-                      [(_status(f.status), f.check, f.summary, fmt_duration(f.duration_ms)) for f in findings])
-        attention = [f for f in findings if f.status in NEEDS_ATTENTION]
-        rest = [f for f in findings if f.status not in NEEDS_ATTENTION]
-        if findings:
-            out += [f"### {lb['findings']}", ""]
-        for f in attention + rest:
-            out += _finding(f, lang)
-        if trace:
-            rows = trace_rows(target.trace)
-            out += [f"### {lb['trace']}", ""]
-            out += _table((lb["time"], lb["direction"], lb["pdu"], lb["length"], lb["detail"]),
-                          [(r.t, r.direction, r.pdu_type, r.length, r.summary) for r in rows]) if rows \
-                else [lb["no_trace"], ""]
+    doc = build(report, lang)
+    lb = dict(doc.lb)
+    out = [f"# {lb['report_title']}", "", f"**{esc(doc.verdict_line)}**", "",
+           " · ".join(f"{esc(k)}: {esc(v)}" for k, v in doc.meta), "", f"## {lb['at_a_glance']}", ""]
+    if doc.summary:
+        out += _table((lb["target"], lb["result"], lb["peer_col"], lb["found_col"]),
+                      [(esc(r.target), _status(r.verdict), esc(r.peer), (code(r.check) + " " if r.check else "") + esc(r.headline))
+                       for r in doc.summary],
+                      raw_cols=(0, 1, 2, 3))
+    else:
+        out += [lb["no_targets"], ""]
+    if doc.sections:
+        out += [f"## {lb['attention']}", ""]
+        for s in doc.sections:
+            out += _section(s, lb)
+    if doc.healthy:
+        out += [f"## {lb['healthy_title']}", ""]
+        out += [f"- {_status('pass')} **{esc(tid)}** — {esc(line)}" for tid, line in doc.healthy] + [""]
+    if doc.appendices:
+        out += [f"## {lb['appendices']}", ""]
+        for a in doc.appendices:
+            out += [f"### {esc(lb['appendix_x'].format(letter=a.letter, target=a.target))}", "",
+                    "<details><summary>" + esc(lb["evidence"]) + "</summary>", ""]
+            for b in a.blocks:
+                out += _block(b, doc.legend)
+            out += ["</details>", ""]
     return "\n".join(out).rstrip() + "\n"

@@ -1,5 +1,9 @@
 """The report as a PDF (fpdf2), for people who attach it to a ticket or print it for a vendor.
 
+The same document as the HTML report (`document.py`): summary table of targets, a section per target that
+needs attention, healthy targets in one line each, appendices with the evidence; widths sum to the A4 text
+width (182 mm), so nothing runs off the page.
+
 fpdf2 is imported inside `render()` only: `import dicomdoctor.report` must stay fast.
 
 Fonts and non-Latin-1 text. PDF core fonts (Helvetica, Courier) only encode Latin-1, and a Chinese report
@@ -27,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from ..engine.model import Report, Status
-from ._common import NEEDS_ATTENTION, STATUS_WORD, KeyValues, Table, evidence_blocks, fmt_duration, labels, \
-    peer_phrase, plain_summary, target_findings, trace_rows, verdict_line
+from ._common import labels, plain_summary, trace_rows
+from .document import Block, Document, build
 
 _FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/usr/X11R6/lib/X11/fonts", "/Library/Fonts",
               "/System/Library/Fonts", os.path.expanduser("~/.fonts"), os.path.expanduser("~/.local/share/fonts"),
@@ -49,7 +53,7 @@ VERDICT_STATUS = {"pass": Status.PASS, "warn": Status.WARN, "fail": Status.FAIL,
 
 # Typographic characters the report itself uses, spelled in ASCII for core fonts.
 _ASCII = {"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "...", "→": "->", "←": "<-",
-          "•": "*", "·": "*", "×": "x", "≥": ">=", "≤": "<=", "✓": "v", "\u00a0": " ", "：": ":", "，": ",",
+          "•": "*", "·": ".", "×": "x", "✗": "x", "≥": ">=", "≤": "<=", "✓": "v", "\u00a0": " ", "：": ":", "，": ",",
           "。": ".", "（": "(", "）": ")", "；": ";"}
 
 
@@ -148,13 +152,13 @@ def _all_text(report: Report, lang: str) -> str:
 
 def render(report: Report, *, lang: str = "en", color: bool | None = None, trace: bool = False) -> bytes:
     from fpdf import FPDF  # lazy: see report/__init__.py
-    from fpdf.fonts import FontFace
 
-    lb = labels(lang)
+    doc = build(report, lang)
+    lb = doc.lb
     paper = "Letter" if os.environ.get("DICOMDOCTOR_PDF_PAPER", "").lower() == "letter" else "A4"
     pdf = FPDF(format=paper, unit="mm")
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.set_margins(14, 14, 14)
+    pdf.set_auto_page_break(True, margin=14)
+    pdf.set_margins(14, 13, 14)
     pdf.set_creator(f"dicomdoctor {report.tool_version}".strip())
     pdf.set_title(lb["report_title"])
 
@@ -170,14 +174,16 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
             if fonts.mono:
                 pdf.add_font("ddmono", "", fonts.mono)
                 mono = "ddmono"
+                cmaps.append(getattr(pdf.fonts["ddmono"], "cmap", {}))
             else:
                 mono = "dd"
         except Exception:  # an unreadable or odd font file: core fonts still make a PDF
             sans, mono, cmaps = "helvetica", "courier", []
+    all_text = _all_text(report, lang) + _doc_text(doc)
     if cmaps:
         def covered(ch: str) -> bool:
             return any(ord(ch) in cm for cm in cmaps)
-        missing = {ch for ch in _all_text(report, lang) if not covered(ch) and ch.isprintable()}
+        missing = {ch for ch in all_text if not covered(ch) and ch.isprintable()}
         if missing:
             cjk = _cjk_font()
             if cjk:
@@ -193,101 +199,192 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
             return ord(ch) < 256  # core fonts: Latin-1 only
 
     t = _Sanitizer(covered)
-    t(_all_text(report, lang))  # a dry run, so the note about missing glyphs can go on page one
+    t(all_text)  # a dry run, so the note about missing glyphs can go on page one
     lost = t.lost
+    w = _Writer(pdf, t, sans, mono)
 
     pdf.add_page()
-    width = pdf.epw
-
-    def text(s: object, size: float = 10, style: str = "", rgb: tuple[int, int, int] = (31, 35, 40),
-             family: str | None = None, h: float | None = None) -> None:
-        pdf.set_font(family or sans, style, size)
-        pdf.set_text_color(*rgb)
-        # align L: justified text with long UIDs and SOP class names leaves rivers of white space.
-        pdf.multi_cell(width, h or size * 0.5, t(s), new_x="LMARGIN", new_y="NEXT", align="L")
-
-    def table(rows: Sequence[Sequence[str]], widths: Sequence[float], head: bool = True, size: float = 8,
-              family: str | None = None, colors: list[tuple[int, int, int] | None] | None = None) -> None:
-        pdf.set_font(family or sans, "", size)
-        pdf.set_text_color(31, 35, 40)
-        heading = FontFace(family=sans, emphasis="BOLD", fill_color=(246, 248, 250))
-        with pdf.table(col_widths=widths, first_row_as_headings=head, text_align="LEFT", line_height=size * 0.5,
-                       headings_style=heading, padding=1, width=width) as tbl:
-            for n, row in enumerate(rows):
-                r = tbl.row()
-                for i, cell in enumerate(row):
-                    rgb = colors[n] if colors and i == 0 and colors[n] else None
-                    style = FontFace(color=rgb, emphasis="BOLD") if rgb else None
-                    r.cell(t(cell), style=style)
-        pdf.ln(2)
-
-    verdict_rgb = STATUS_RGB[VERDICT_STATUS.get(report.verdict, Status.ERROR)]
-    text(f"{lb['report_title']} — {report.verdict.upper()}", 16, "B", verdict_rgb, h=9)
-    meta = f"{lb['playbook']}: {report.playbook}"
-    if report.started_at:
-        meta += f"   {lb['started']}: {report.started_at}"
-    text(meta, 9, rgb=(87, 96, 106))
-    pdf.ln(2)
-    text(verdict_line(report, lang), 11, "B", verdict_rgb, h=6)
-    for sentence in plain_summary(report, lang):
-        text(sentence, 10)
+    verdict_rgb = _rgb(doc.verdict)
+    w.text(f"{doc.title} — {doc.verdict.upper()}", 15, "B", verdict_rgb, h=8)
+    w.text("   ".join(f"{k}: {v}" for k, v in doc.meta), 8, rgb=MUTED)
+    pdf.ln(1.5)
+    w.text(doc.verdict_line, 10.5, "B", verdict_rgb, h=5.5)
     if lost:
-        pdf.ln(1)
-        text("Note: some characters could not be shown (no font for them on this system) and appear as '?'. "
-             "Install a CJK/Unicode font (fonts-noto-cjk, fonts-wqy-microhei), set DICOMDOCTOR_PDF_FONT, "
-             "or use --format html.", 8, rgb=(154, 103, 0))
-    pdf.ln(3)
+        w.text("Note: some characters could not be shown (no font for them on this system) and appear as '?'. "
+               "Install a CJK/Unicode font (fonts-noto-cjk, fonts-wqy-microhei), set DICOMDOCTOR_PDF_FONT, "
+               "or use --format html.", 8, rgb=(154, 103, 0))
 
-    for target, findings in target_findings(report):
-        if pdf.will_page_break(60):
-            pdf.add_page()
-        trgb = STATUS_RGB[VERDICT_STATUS.get(target.verdict, Status.ERROR)]
-        text(f"{target.id} — {(target.verdict or 'error').upper()}", 13, "B", trgb, h=7)
-        text(peer_phrase(target, lang), 9, rgb=(87, 96, 106))
-        pdf.ln(1)
-        rows: list[tuple[str, ...]] = [(lb["status"], lb["check"], lb["summary"], lb["duration"])]
-        rows += [(STATUS_WORD[f.status], f.check, f.summary, fmt_duration(f.duration_ms)) for f in findings]
-        table(rows, (12, 28, 48, 12), colors=[None] + [STATUS_RGB[f.status] for f in findings])
-        ordered = [f for f in findings if f.status in NEEDS_ATTENTION] + \
-                  [f for f in findings if f.status not in NEEDS_ATTENTION]
-        for f in ordered:
-            # Keep a finding's heading with its first lines (fpdf has no "break-inside: avoid" for tables).
-            if pdf.will_page_break(35):
-                pdf.add_page()
-            text(f"{STATUS_WORD[f.status]}  {f.check} — {f.title or f.check}", 10.5, "B", STATUS_RGB[f.status], h=6)
-            text(f"{f.summary} ({fmt_duration(f.duration_ms)})", 9.5)
-            for n, c in enumerate(f.causes, 1):
-                text(f"{n}. {c.title} [{c.id}]", 9.5, "B", h=5)
-                if c.explanation:
-                    text(c.explanation, 9)
-                for fix in c.fixes:
-                    text(f"  • {lb['fix']}: {fix}", 9)
-                if c.refs:
-                    text(f"  {lb['refs']}: {'; '.join(c.refs)}", 8, rgb=(87, 96, 106))
-            for b in evidence_blocks(f.evidence, max_rows=300):
-                if isinstance(b, KeyValues):
-                    table([(k, v) for k, v in b.rows], (1, 2), head=False)
-                elif isinstance(b, Table) and b.columns:
-                    text(f"{lb['evidence']}: {b.name}", 8.5, "B")
-                    table([b.columns] + list(b.rows), tuple(_col_weights(b)), size=7)
-            pdf.ln(2)
+    w.heading(lb["at_a_glance"])
+    if doc.summary:
+        rows = [[lb["target"], lb["result"], lb["peer_col"], lb["found_col"]]]
+        rows += [[r.target, r.verdict.upper(), r.peer, r.found] for r in doc.summary]
+        w.table(rows, (52, 15, 25, 90), size=7.5, status_col=1,
+                statuses=[None] + [r.verdict for r in doc.summary])
+    else:
+        w.text(lb["no_targets"], 9, rgb=MUTED)
 
-    pdf.add_page()
-    text(lb["appendix"], 13, "B", h=7)
-    for target, _ in target_findings(report):
-        text(target.id, 10.5, "B", h=6)
-        rows_t = trace_rows(target.trace)
-        if not rows_t:
-            text(lb["no_trace"], 9, rgb=(87, 96, 106))
-            continue
-        trows: list[tuple[str, ...]] = [(lb["time"], lb["direction"], lb["pdu"], lb["length"], lb["detail"])]
-        trows += [(r.t, r.direction, r.pdu_type, r.length, r.summary) for r in rows_t]
-        table(trows, (9, 5, 20, 9, 57), size=7, family=mono)
+    if doc.sections:
+        w.heading(lb["attention"])
+    for s in doc.sections:
+        w.keep(30)
+        w.text(f"{s.verdict.upper()}   {s.target.id}", 11.5, "B", _rgb(s.verdict), h=6.5)
+        w.table([list(r) for r in s.facts], (34, 148), size=7.5, head=False, borders="NONE", key_col=True,
+                padding=(0.35, 1.2))
+        for p in s.problems:
+            w.keep(22)
+            w.text(f"{p.word}   {p.finding.check} — {p.finding.title or p.finding.check}", 9.5, "B",
+                   STATUS_RGB[p.finding.status], h=5)
+            w.text(p.finding.summary, 8.5)
+            if p.cause is not None:
+                pdf.ln(0.8)
+                w.text(f"{lb['likely_cause']}: {p.cause.title}  [{p.cause.id}]", 8.5, "B", h=4.4)
+                if p.cause.explanation:
+                    w.text(p.cause.explanation, 7.6, h=3.6)
+                if p.cause.fixes:
+                    w.text(lb["what_to_do"], 8, "B", h=4.2)
+                    for fix in p.cause.fixes:
+                        w.bullet(fix, 7.6)
+                if p.cause.refs:
+                    w.text(f"{lb['refs']}: {'; '.join(p.cause.refs)}", 7, rgb=MUTED, h=3.4)
+            else:
+                w.text(lb["no_cause"], 8, rgb=MUTED)
+            if p.alternatives:
+                w.text(f"{lb['other_causes']}:", 8, "B", h=4.2)
+                for c in p.alternatives:
+                    w.bullet(f"{c.title} [{c.id}]", 7.3)
+            pdf.ln(1)
+        for line in s.others:
+            w.text(line, 7, rgb=MUTED, h=3.4)
+        if s.appendix:
+            w.text(lb["see_appendix"].format(letter=s.appendix), 7, rgb=MUTED, h=3.4)
+        pdf.ln(3)
+
+    if doc.healthy:
+        w.heading(lb["healthy_title"])
+        for tid, line in doc.healthy:
+            w.text(f"PASS   {tid} — {line}", 8.5, rgb=STATUS_RGB[Status.PASS], h=4.4)
+
+    if doc.appendices:
+        # No page break of its own: a fleet report stays a few pages (the heading keeps with its first table).
+        w.keep(80)
+        w.heading(lb["appendices"], top=4)
+    for a in doc.appendices:
+        w.keep(30)
+        w.text(lb["appendix_x"].format(letter=a.letter, target=a.target), 10.5, "B", h=6)
+        for b in a.blocks:
+            w.keep(14)
+            w.text(b.title, 8, "B", h=4.5)
+            if b.kind == "matrix":
+                n = len(b.columns) - 1
+                first = 66.0 if n <= 7 else 50.0 if n <= 10 else 40.0
+                rest = (182.0 - first) / max(n, 1)
+                w.table([list(b.columns)] + [list(r) for r in b.rows], (first,) + (rest,) * n, size=6.5,
+                        center_from=1)
+                w.text(doc.legend, 6.5, rgb=MUTED, h=3.2)
+            elif b.kind == "trace":
+                w.table([list(b.columns)] + [list(r) for r in b.rows], (11, 8, 25, 10, 128), size=6,
+                        family=mono)
+            elif b.kind == "kv" and all(len(v) <= 40 for _, v in b.rows):
+                # short values: two pairs a row, half the height
+                pairs = [list(b.rows[i]) + (list(b.rows[i + 1]) if i + 1 < len(b.rows) else ["", ""])
+                         for i in range(0, len(b.rows), 2)]
+                w.table(pairs, (36, 55, 36, 55), size=7, head=False, key_col=True)
+            elif b.kind == "kv":
+                w.table([list(r) for r in b.rows], (50, 132), size=7, head=False, key_col=True)
+            elif b.kind == "list":
+                for row in b.rows:
+                    w.bullet(row[0], 7.5)
+            else:
+                widths = _col_weights(b)
+                total = sum(widths)
+                w.table([list(b.columns)] + [list(r) for r in b.rows], tuple(182 * x / total for x in widths),
+                        size=7)
+            if b.note:
+                w.text(b.note, 6.5, rgb=MUTED, h=3.2)
+            pdf.ln(1)
+        pdf.ln(2)
     return bytes(pdf.output())
 
 
-def _col_weights(b: Table) -> list[float]:
-    """Column widths in proportion to content (capped), so a UID column gets room and a result code little."""
+MUTED = (87, 96, 106)
+
+
+def _rgb(verdict: str) -> tuple[int, int, int]:
+    return STATUS_RGB[VERDICT_STATUS.get(verdict, Status.ERROR)]
+
+
+def _doc_text(doc: Document) -> str:
+    parts = [doc.legend] + [c for a in doc.appendices for b in a.blocks for r in b.rows for c in r]
+    parts += [c for a in doc.appendices for b in a.blocks for c in b.columns]
+    return "".join(parts)
+
+
+class _Writer:
+    """Text and tables at the page's full width, through the glyph sanitizer."""
+
+    def __init__(self, pdf: Any, t: _Sanitizer, sans: str, mono: str):
+        self.pdf, self.t, self.sans, self.mono = pdf, t, sans, mono
+
+    def keep(self, mm: float) -> None:
+        # Keep a heading with its first lines (fpdf has no "break-after: avoid").
+        if self.pdf.will_page_break(mm):
+            self.pdf.add_page()
+
+    def heading(self, s: str, top: float = 3) -> None:
+        self.keep(30)
+        self.pdf.ln(top)
+        self.text(s, 12.5, "B", h=7)
+        y = self.pdf.get_y()
+        self.pdf.set_draw_color(208, 215, 222)
+        self.pdf.line(self.pdf.l_margin, y, self.pdf.l_margin + self.pdf.epw, y)
+        self.pdf.ln(2)
+
+    def text(self, s: object, size: float = 9, style: str = "", rgb: tuple[int, int, int] = (31, 35, 40),
+             family: str | None = None, h: float | None = None, indent: float = 0) -> None:
+        pdf = self.pdf
+        pdf.set_font(family or self.sans, style, size)
+        pdf.set_text_color(*rgb)
+        pdf.set_x(pdf.l_margin + indent)
+        # align L: justified text with long UIDs and SOP class names leaves rivers of white space.
+        pdf.multi_cell(pdf.epw - indent, h or size * 0.45, self.t(s), new_x="LMARGIN", new_y="NEXT", align="L")
+
+    def bullet(self, s: str, size: float) -> None:
+        self.text(f"•  {s}", size, h=size * 0.46, indent=3)
+
+    def table(self, rows: Sequence[Sequence[str]], widths: Sequence[float], *, head: bool = True, size: float = 7.5,
+              family: str | None = None, status_col: int | None = None, statuses: Sequence[str | None] = (),
+              borders: str = "ALL", key_col: bool = False, center_from: int | None = None,
+              padding: tuple[float, float] = (0.9, 1.2)) -> None:
+        from fpdf.fonts import FontFace
+
+        pdf = self.pdf
+        pdf.set_font(family or self.sans, "", size)
+        pdf.set_text_color(31, 35, 40)
+        pdf.set_draw_color(208, 215, 222)
+        heading = FontFace(family=self.sans, emphasis="BOLD", fill_color=(246, 248, 250), size_pt=size)
+        with pdf.table(col_widths=tuple(widths), first_row_as_headings=head, text_align="LEFT",
+                       line_height=size * 0.47, headings_style=heading, padding=padding, width=sum(widths),
+                       align="LEFT", borders_layout=borders) as tbl:
+            for n, row in enumerate(rows):
+                r = tbl.row()
+                for i, cell in enumerate(row):
+                    style = None
+                    if status_col == i and n < len(statuses) and statuses[n]:
+                        style = FontFace(color=_rgb(str(statuses[n])), emphasis="BOLD")
+                    elif key_col and i % 2 == 0:
+                        style = FontFace(color=MUTED)
+                    elif center_from is not None and i >= center_from and n > 0:
+                        ok = cell == "✓"
+                        style = FontFace(color=STATUS_RGB[Status.PASS] if ok else
+                                         STATUS_RGB[Status.FAIL] if cell.startswith("✗") else MUTED,
+                                         emphasis="BOLD" if ok else None)
+                    align = "CENTER" if center_from is not None and i >= center_from and n > 0 else None
+                    r.cell(self.t(cell), style=style, align=align)
+        pdf.ln(1.5)
+
+
+def _col_weights(b: Block) -> list[float]:
+    """Column widths in proportion to content (capped), so a long column gets room and a short code little."""
     weights = []
     for i, col in enumerate(b.columns):
         longest = max([0] + [len(r[i]) for r in b.rows[:100] if i < len(r)])

@@ -11,10 +11,17 @@ from __future__ import annotations
 import io
 import os
 import sys
+from typing import Any, Mapping
 
 from ..engine.model import Report, Status
-from ._common import NEEDS_ATTENTION, STATUS_WORD, fmt_duration, labels, peer_phrase, target_findings, \
+from ._common import NEEDS_ATTENTION, STATUS_WORD, fmt_duration, labels, peer_phrase, scalar, target_findings, \
     trace_rows, verdict_line
+
+# A C-FIND's returned identifiers are printed as a table under its finding (`dicomdoctor find` is read in a
+# terminal), at most this many rows; the report has already redacted them unless --show-phi.
+MATCH_ROWS = 20
+MATCH_CELL = 28       # characters per cell (UIDs excepted); the full values are in --format json
+MATCH_CHECKS = frozenset({"dimse.find", "mwl.find"})
 
 STYLE = {
     Status.PASS: "bold green",
@@ -67,6 +74,9 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
                 out((pad, ""), (f"{lb['cause']}: ", "bold"), (cause.title, ""))
                 if cause.fixes:
                     out((pad, ""), (f"{lb['fix']}: ", "bold"), (cause.fixes[0], ""))
+            if f.check in MATCH_CHECKS:
+                for line in match_table(f.evidence, lang):
+                    out(("         " + line, ""))
         if trace:
             rows = trace_rows(target.trace)
             out(("  " + lb["trace"] + ":", "bold"))
@@ -80,3 +90,39 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
     head, _, rest = line.partition(verdict.upper())
     out((head, "bold"), (verdict.upper(), VERDICT_STYLE.get(verdict, "")), (rest, ""))
     return buf.getvalue()
+
+
+def _cell(column: str, value: object) -> str:
+    text = "" if value is None else scalar(value) if not isinstance(value, (list, tuple)) else \
+        "\\".join(scalar(v) for v in value)
+    text = " ".join(text.split())  # one line per row, whatever the peer put in a value
+    # UIDs stay whole (64 characters at most): they are what a C-MOVE or a vendor asks for next.
+    limit = 64 if column.endswith("UID") else MATCH_CELL
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def match_table(evidence: Mapping[str, Any], lang: str = "en") -> list[str]:
+    """The returned keys of a C-FIND's matches as aligned text rows (header, rule, at most MATCH_ROWS rows,
+    then how many more there were); [] when the check kept no identifiers."""
+    results = evidence.get("results")
+    if not isinstance(results, (list, tuple)) or not results:
+        return []
+    rows = [r for r in results if isinstance(r, Mapping)]
+    columns: list[str] = []
+    for r in rows:
+        columns += [str(k) for k in r if str(k) not in columns]
+    # The level is the same in every row and was asked by us: it says nothing about the matches.
+    columns = [c for c in columns if c != "QueryRetrieveLevel"] or columns
+    if not columns:
+        return []
+    shown = [[_cell(c, r.get(c)) for c in columns] for r in rows[:MATCH_ROWS]]
+    widths = [max([len(c)] + [len(row[i]) for row in shown]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in shown]
+    matches = evidence.get("matches")
+    total = matches if isinstance(matches, int) and not isinstance(matches, bool) else len(rows)
+    more = total - len(shown)
+    if more > 0:
+        lines.append(labels(lang)["more_matches"].format(n=more, total=total))
+    return lines

@@ -143,12 +143,15 @@ class SimBehaviour(SCPBehaviour):
         if override is not None:
             yield override, None
             return
-        level = str(identifier.get("QueryRetrieveLevel", "") or "")
         try:
+            level = str(identifier.get("QueryRetrieveLevel", "") or "")
             matches = self.sim.store.query(level, identifier, self._model(ctx), retrieve_ae=self.sim.aet)
         except QueryError as exc:
             offending = (exc.offending,) if exc.offending else None
             yield Reply(exc.status, error_comment=exc.comment, offending_element=offending), None
+            return
+        except Exception as exc:  # a value pydicom cannot read, a key of the wrong VR: answer, do not abort
+            yield Reply(0xA900, error_comment=f"identifier not understood: {type(exc).__name__}"[:64]), None
             return
         for m in matches:
             yield 0xFF00, m.identifier
@@ -410,6 +413,14 @@ class SimulatorThread:
         self._loop.call_soon_threadsafe(run)
         done.wait(10)
         return out[0] if out else None
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Until every connection the simulator accepted so far has ended (its records are final); `timeout`
+        is a safety net."""
+        server = self.sim.server
+        if self._loop is None or not isinstance(server, SCPServer):
+            return
+        asyncio.run_coroutine_threadsafe(server.idle(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         thread, self._thread = self._thread, None

@@ -105,11 +105,12 @@ def for_display(finding: Finding, show_phi: bool) -> Finding:
 
     Redaction goes through `report.redact.redact_report`, the same function every report format uses, so
     the screen never shows what an exported report would hide."""
-    if show_phi:
-        return finding
-    from ..report.redact import redact_report
+    from ..report.redact import redact_report, sanitize_report
 
-    one = Report(playbook="", verdict="pass", duration_ms=0.0, targets=(), findings=(finding,))
+    # Control and bidi characters from a peer are escaped even with --show-phi (they would act on the screen).
+    one = sanitize_report(Report(playbook="", verdict="pass", duration_ms=0.0, targets=(), findings=(finding,)))
+    if show_phi:
+        return finding if one.findings[0] == finding else one.findings[0]
     return redact_report(one).findings[0]
 
 

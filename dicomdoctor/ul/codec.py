@@ -6,8 +6,8 @@ What "lenient" means here, precisely:
 - *Content* oddities are tolerated and kept: unknown item types become ``UnknownItem``; a known item whose
   content cannot be parsed (a maximum-length item of 2 bytes, a role selection whose UID length overruns)
   is kept as ``UnknownItem`` of its type; AE titles lose their space/NUL padding, UIDs their trailing NULs;
-  1-3 stray bytes after the last item (too few for an item header) are ignored. ``validate()`` reports all
-  of these with offsets.
+  1-3 stray bytes after the last item (too few for an item header) are ignored. ``validate.validate()``
+  reports all of these with offsets.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ __all__ = [
     "encode_pdu", "decode_pdu", "decode_pdu_body", "encode_item", "encode_ae", "encode_uid",
     "encode_user_information", "encode_presentation_context", "encode_any_item", "decode_item", "iter_items",
     "decode_ae", "decode_uid",
-    "PDU_HEADER", "ITEM_HEADER", "ASSOCIATE_FIXED_LENGTH", "validate",
+    "PDU_HEADER", "ITEM_HEADER", "ASSOCIATE_FIXED_LENGTH",
 ]
 
 PDU_HEADER = struct.Struct(">BBI")   # type, reserved, length (PS3.8 §9.3.1: big-endian lengths)
@@ -483,9 +483,3 @@ def decode_pdu(data: Buffer) -> PDU:
     view = memoryview(data)[6:6 + length]
     return decode_pdu_body(pdu_type, view, 6)
 
-
-def validate(pdu: PDU | None, raw: Buffer | bytearray | None = None) -> list:  # list[Violation]
-    """See ``validate.validate`` (kept in its own module; re-exported here as the contract names it)."""
-    from .validate import validate as _validate  # validate.py imports this module
-
-    return _validate(pdu, raw)

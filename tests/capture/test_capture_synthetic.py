@@ -100,7 +100,9 @@ def test_stream_closed_in_the_middle_of_a_pdu(tmp_path: Path) -> None:
     assert f["capture.violations"].status.value == "fail"
     assert f["capture.violations"].evidence["by_code"] == {"pdu-truncated": 1}
     assert "malformed-pdu" in causes(f["capture.violations"])
-    assert f["capture.dimse"].evidence["operations"] == {}
+    # The C-STORE-RQ whose data set the close cut is an operation without a response, not nothing.
+    assert f["capture.dimse"].evidence["operations"] == {"C-STORE": 1}
+    assert f["capture.dimse"].evidence["unanswered"][0]["incomplete"] is True
     assert f["capture.association"].evidence["end"] == "fin"
     assert "release-not-clean" in causes(f["capture.association"])
 

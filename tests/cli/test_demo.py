@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,9 +27,7 @@ EXPECTED = {
 
 
 def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
-    t0 = time.monotonic()
     assert main(["demo", "--format", "json"]) == 0  # the demo ran; its findings fail on purpose
-    elapsed = time.monotonic() - t0
     report = json.loads(capsys.readouterr().out)
     assert report["schema"] == "dicomdoctor.report/1"
     assert len(report["targets"]) == len(SCENARIOS)
@@ -43,7 +41,6 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert (ae, check, cause) in seen, (ae, check, cause)
     ae_finding = next(f for f in report["findings"] if by_ae[f["target"]] == "ARCHIVE" and f["check"] == "assoc.ae-title")
     assert ae_finding["evidence"]["accepted_called_ae"] == "ARCHIVE"  # "it answers to ARCHIVE"
-    assert elapsed < 20
 
 
 def test_demo_text_without_tui(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -74,12 +71,12 @@ def test_demo_in_the_tui() -> None:
         if app is None:
             pytest.skip("the TUI is not available")
 
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tui"))
+        from tui_helpers import drive as driven, until  # waits on the app's messages, not on a clock
+
         async def drive() -> None:
-            async with app.run_test(size=(140, 45)) as pilot:
-                for _ in range(200):
-                    if app.report is not None:
-                        break
-                    await pilot.pause(0.1)
+            async with driven(app, size=(140, 45)) as pilot:
+                await until(pilot, lambda: app.report is not None, "the demo's report")
 
         asyncio.run(drive())
         assert app.report is not None

@@ -149,7 +149,8 @@ def test_playbook_defaults_and_command_line_precedence(fake: None, tmp_path: Pat
     _, data = run_json(capsys, ["diagnose", "127.0.0.1", "--playbook", path])
     ev = data["findings"][0]["evidence"]
     assert data["findings"][0]["summary"].startswith("hello FROMBOOK->BOOKAE@")
-    assert (ev["timeout"], ev["dimse"], ev["max_pdu"], ev["tls"]) == (3, 30, 0, True)
+    # The DIMSE timeout follows the timeout when none is given (a user's --timeout bounds every wait).
+    assert (ev["timeout"], ev["dimse"], ev["max_pdu"], ev["tls"]) == (3, 3, 0, True)
     _, data = run_json(capsys, ["diagnose", "X@127.0.0.1", "--playbook", path, "-aet", "MINE", "--timeout", "7"])
     assert data["findings"][0]["summary"].startswith("hello MINE->X@")
     assert data["findings"][0]["evidence"]["timeout"] == 7

@@ -160,3 +160,55 @@ def test_explain_function_is_usable_without_the_cli() -> None:
     result = explain("0xA702", "c-move")
     assert result["status"]["hex"] == "0xA702"
     assert [c["id"] for c in result["causes"]][:2] == ["move-connect-back-failed", "out-of-resources"]
+
+
+# ------------------------------------------------------------------------- by structure (issue 11)
+
+@pytest.mark.parametrize("text,expected,kind", [
+    ("association rejected: association rejected: result=1, source=1, reason=7", "called-ae-not-recognized",
+     "reject"),
+    ("failed to read PDU: failed to read PDU header: read tcp 127.0.0.1:5000->127.0.0.1:104: i/o timeout",
+     "association-timeout", "timeout"),
+    ("PDU length 1414541105 exceeds maximum allowed 104857600", "not-dicom", "wire"),
+    ("unexpected PDU type: expected A-ASSOCIATE-AC or RJ, got 0x15", "peer-expects-tls", "wire"),
+    ("failed to create C-STORE request: SOPClassUID not found in dataset", "store-missing-sop-class", "local"),
+    ("E: Move SCU Failed: 0006:020d DIMSE Failed to receive message", "peer-aborted", "abort"),
+    ("Move SCP Result: (Failure - 0xc502)", "cannot-understand", "status"),
+])
+def test_issue_lines_are_explained_by_structure(capsys: pytest.CaptureFixture[str], text: str, expected: str,
+                                                kind: str) -> None:
+    data = _json(capsys, text)
+    assert data["causes"][0]["id"] == expected, [c["id"] for c in data["causes"]]
+    assert data["facts"] and data["facts"][0]["kind"] == kind
+    assert data["facts"][0]["causes"][0] == expected
+
+
+def test_a_status_inside_a_line_is_decoded_with_the_service_of_its_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    data = _json(capsys, "Move SCP Result: (Failure - 0xc502)")
+    assert data["status"]["hex"] == "0xC502" and data["facts"][0]["service"] == "c-move"
+    data = _json(capsys, "I: Move SCP Result: 0xA801 (Failure)")
+    assert data["causes"][0]["id"] == "move-destination-unknown"
+
+
+def test_text_output_lists_the_recognised_facts(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "PDU length 1414541105 exceeds maximum allowed 104857600", "--no-color")
+    assert code == 0 and not err
+    assert "Recognised in the text:" in out and "'TP/1'" in out and "HTTP" in out
+    assert out.index("Recognised") < out.index("1. ")
+    code, out, _ = _run(capsys, "unexpected PDU type: expected A-ASSOCIATE-AC or RJ, got 0x15", "--lang", "zh",
+                        "--no-color")
+    assert code == 0 and "从文本中识别出的事实" in out and "解决方法" in out
+
+
+def test_the_tui_renders_explain_with_the_commands_labels_in_chinese() -> None:
+    from dicomdoctor.engine.explain import explain as engine_explain, labels
+    from dicomdoctor.tui.screens.explain import render_explanation
+
+    for lang in ("en", "zh"):
+        lab = labels(lang)
+        text = render_explanation(engine_explain("A801", "c-move", lang), lang).plain
+        assert f"{lab['status']} 0xA801" in text and f"{lab['related']}:" in text and f"{lab['fixes']}:" in text
+        tls_line = "unexpected PDU type: expected A-ASSOCIATE-AC or RJ, got 0x15"
+        text = render_explanation(engine_explain(tls_line, None, lang), lang).plain
+        assert f"{lab['facts']}:" in text and f"{lab['causes']}:" in text and "peer-expects-tls" in text
+    assert "解决方法" in render_explanation(engine_explain("connection refused", None, "zh"), "zh").plain

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,17 +166,13 @@ def _check_verdicts(fleet: Fleet, report: dict[str, Any]) -> None:
 def test_fleet_run_one_report_exit_2_bounded_time(fleet: Fleet, tmp_path: Path) -> None:
     """A fresh process, as cron or CI runs it: imports, the run and the rendering all inside the bound."""
     path = fleet.playbook(tmp_path)
-    started = time.monotonic()
+    # The bound is the subprocess timeout (a safety net); that the dead targets wait side by side, not one
+    # after the other, is shown by event order in test_dead_targets_hold_up_no_one, not by a stopwatch.
     proc = subprocess.run([sys.executable, "-m", "dicomdoctor", "run", path, "--format", "json"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
-    wall = time.monotonic() - started
     assert proc.returncode == 2, proc.stderr
     report = json.loads(proc.stdout)
     _check_verdicts(fleet, report)
-    # Sequentially the two dead targets alone would cost 2 x TIMEOUT; concurrently the whole run costs about
-    # one. The bound is loose on purpose: start-up on a loaded machine takes seconds.
-    assert wall < TIMEOUT + 10, f"fleet run took {wall:.1f} s"
-    assert report["duration_ms"] / 1000 < 2 * TIMEOUT + 2
 
 
 def test_dead_targets_hold_up_no_one(fleet: Fleet, tmp_path: Path) -> None:
@@ -185,9 +180,9 @@ def test_dead_targets_hold_up_no_one(fleet: Fleet, tmp_path: Path) -> None:
     ones wait at the same time."""
     playbook = load_playbook(fleet.playbook(tmp_path), target_required=True)
     args = cli.build_parser().parse_args(["run", "x"])
-    events: list[tuple[float, runner.RunEvent]] = []
+    events: list[tuple[int, runner.RunEvent]] = []  # (sequence number, event): order, not time
     report = runner.run(playbook, None, _common.options_from_args(args, playbook),
-                        on_event=lambda e: events.append((time.monotonic(), e)))
+                        on_event=lambda e: events.append((len(events), e)))
     assert report.exit_code == 2
     done = {e.target: t for t, e in events if e.kind == "target-done"}
     start = {e.target: t for t, e in events if e.kind == "target-start"}
@@ -310,7 +305,8 @@ def sleepy() -> Iterator[dict[str, int]]:
             import asyncio
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
-            await asyncio.sleep(0.05)
+            for _ in range(20):  # yield to every other ready check: overlap by scheduling, not by a clock
+                await asyncio.sleep(0)
             state["now"] -= 1
             return passed("slept")
 
@@ -375,12 +371,15 @@ def test_name_resolution_does_not_queue(tmp_path: Path, capsys: pytest.CaptureFi
 
     state = {"now": 0, "peak": 0}
     lock = threading.Lock()
+    # All 12 lookups must be in their threads at once to pass the barrier: a narrower executor would leave
+    # some queued, and the barrier would break (after a safety-net timeout), failing their checks.
+    barrier = threading.Barrier(12)
 
     def blocking_lookup() -> None:
         with lock:
             state["now"] += 1
             state["peak"] = max(state["peak"], state["now"])
-        time.sleep(0.5)
+        barrier.wait(timeout=60)
         with lock:
             state["now"] -= 1
 

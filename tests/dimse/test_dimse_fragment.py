@@ -20,6 +20,7 @@ from dicomdoctor.dimse import (
     max_pdv_data,
     pdv_header,
 )
+from dicomdoctor.dimse.fragment import FRAGMENT_OVERHEAD, MAX_COMMAND_BYTES
 from dicomdoctor.ul.codec import decode_pdu
 from dicomdoctor.ul.errors import RemoteProtocolError
 from dicomdoctor.ul.pdu import PDV, PDataTF
@@ -162,11 +163,45 @@ def test_caps() -> None:
     r = Reassembler(max_command_bytes=50)
     with pytest.raises(FragmentationError, match="exceeds 50 bytes"):
         r.add_pdv(_pdv(1, True, False, b"\x00" * 51))
-    r = Reassembler(max_dataset_bytes=10)
+    cap = 10 + FRAGMENT_OVERHEAD  # every fragment is charged its overhead on top of its payload
+    r = Reassembler(max_dataset_bytes=cap)
     r.add_pdv(_pdv(1, True, True, CMD))
     r.add_pdv(_pdv(1, False, False, b"x" * 10))
-    with pytest.raises(FragmentationError, match="exceeds 10 bytes"):
+    with pytest.raises(FragmentationError, match=f"exceeds {cap} bytes"):
         r.add_pdv(_pdv(1, False, False, b"x"))
+
+
+def test_default_command_cap_is_a_few_kilobytes() -> None:
+    r = Reassembler()
+    assert r.max_command_bytes == MAX_COMMAND_BYTES <= 16384
+    with pytest.raises(FragmentationError, match=f"exceeds {MAX_COMMAND_BYTES} bytes"):
+        for _ in range(MAX_COMMAND_BYTES):
+            r.add_pdv(_pdv(1, True, False, b"\x00" * 64))
+    assert not r.in_progress  # the partial command was dropped with the error
+
+
+def test_tiny_fragments_are_charged_their_overhead() -> None:
+    """A million 1-byte PDVs must not cost a million objects: the cap counts what each fragment costs."""
+    cap = 100 * (1 + FRAGMENT_OVERHEAD)
+    r = Reassembler(max_dataset_bytes=cap)
+    r.add_pdv(_pdv(1, True, True, CMD))
+    accepted = 0
+    with pytest.raises(FragmentationError, match="per fragment"):
+        for _ in range(10000):
+            r.add_pdv(_pdv(1, False, False, b"x"))
+            accepted += 1
+    assert accepted == 100  # stopped at the charged cap, not after 10000 one-byte payloads
+    assert len(r._data) == 0  # and dropped what it held
+
+
+def test_buffered_fragments_are_copied_not_views_into_the_pdu() -> None:
+    """A memoryview of one byte would keep its whole received PDU alive; the Reassembler copies."""
+    r = Reassembler()
+    r.add_pdv(_pdv(1, True, True, CMD))
+    big = bytearray(b"y" * 100000)
+    r.add_pdv(_pdv(1, False, False, memoryview(big)[:1]))
+    done = r.add_pdv(_pdv(1, False, True, b"z"))
+    assert done is not None and done.dataset == b"yz" and isinstance(done.dataset, bytes)
 
 
 def test_malformed_command_from_peer() -> None:
@@ -184,7 +219,8 @@ def test_streaming_sink_gets_fragments_and_can_decline() -> None:
             return lambda data, last: got.append((bytes(data), last))
         return None  # buffer everything else
 
-    r = Reassembler(dataset_sink=sink, max_dataset_bytes=4)  # the cap applies to buffered data only
+    # The cap (4 bytes + one fragment's overhead) applies to buffered data only.
+    r = Reassembler(dataset_sink=sink, max_dataset_bytes=4 + FRAGMENT_OVERHEAD)
     data = b"0123456789" * 3
     done = []
     for raw in split_pdus(fragment(1, CMD, data, 16)):

@@ -125,7 +125,7 @@ def test_concrete_fixes_name_real_settings(kb: KnowledgeBase) -> None:
     (0x0110, None, "processing-failure"),
     (0x0124, None, "calling-ae-not-authorized"),
     (0x0107, "c-find", "attribute-list-error"),
-    (0x0122, "c-store", "abstract-syntax-not-supported"),
+    (0x0122, "c-store", "store-missing-sop-class"),  # the service's own rule beats the any-service ones
 ])
 def test_status_maps_to_causes(kb: KnowledgeBase, code: int, service: str | None, expected: str) -> None:
     ranked = kb.causes_for_status(code, service)

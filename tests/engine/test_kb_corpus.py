@@ -202,3 +202,157 @@ def test_match_text_can_be_limited_to_a_check(kb) -> None:
     causes = set(kb.check("net.reachable").causes + kb.check("net.reachable").also)
     assert ranked and all(cid in causes for cid, _ in ranked)
     assert kb.match_text("nothing here resembles an error") == []
+
+
+# ------------------------------------------------------------------ explain by structure: the real-line corpus
+
+import json  # noqa: E402
+from collections import Counter  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+from dicomdoctor.engine.explain import explain, extract_facts  # noqa: E402
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "explain_corpus.yaml"
+
+# issue 11's examples, with the cause each must give first
+ISSUE_EXAMPLES = [
+    ("association rejected: association rejected: result=1, source=1, reason=7", "called-ae-not-recognized"),
+    ("failed to read PDU: failed to read PDU header: read tcp 127.0.0.1:5000->127.0.0.1:104: i/o timeout",
+     "association-timeout"),
+    ("PDU length 1414541105 exceeds maximum allowed 104857600", "not-dicom"),
+    ("unexpected PDU type: expected A-ASSOCIATE-AC or RJ, got 0x15", "peer-expects-tls"),
+    ("failed to create C-STORE request: SOPClassUID not found in dataset", "store-missing-sop-class"),
+    ("E: Move SCU Failed: 0006:020d DIMSE Failed to receive message", "peer-aborted"),
+    ("Move SCP Result: (Failure - 0xc502)", "cannot-understand"),
+]
+
+
+def _corpus() -> list[dict]:  # type: ignore[type-arg]
+    return list(yaml.safe_load(CORPUS.read_text(encoding="utf-8"))["lines"])
+
+
+def test_explain_corpus(kb, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """150+ real lines from 7+ toolkits: >= 95% get the expected first cause; every answer is valid JSON."""
+    lines = _corpus()
+    toolkits = Counter(line["toolkit"] for line in lines)
+    assert len(lines) >= 150 and len(toolkits) >= 7, toolkits
+    right = 0
+    misses = []
+    for line in lines:
+        assert {"toolkit", "source", "text", "cause"} <= set(line), line
+        assert kb.has_cause(line["cause"]), line["cause"]
+        result = explain(line["text"], kb=kb)
+        data = json.loads(json.dumps({"status": result["status"], "causes": result["causes"],
+                                      "facts": result["facts"], "input": result["input"]}))
+        assert data["causes"] and all({"id", "title", "explanation", "fixes", "refs", "score"} <= set(c)
+                                      for c in data["causes"])
+        scores = [c["score"] for c in data["causes"]]
+        assert scores == sorted(scores, reverse=True), (line["text"], scores)
+        if data["causes"][0]["id"] == line["cause"]:
+            right += 1
+        else:
+            misses.append(f"  {line['toolkit']}: {line['text'][:90]!r} -> {data['causes'][0]['id']} "
+                          f"(want {line['cause']})")
+    score = right / len(lines)
+    with capsys.disabled():
+        print(f"\nexplain corpus: {right}/{len(lines)} right first cause = {score:.1%} "
+              f"({len(toolkits)} toolkits: {dict(toolkits)})" + ("\n" + "\n".join(misses) if misses else ""))
+    assert score >= 0.95, "\n".join(misses)
+
+
+@pytest.mark.parametrize("text,expected", ISSUE_EXAMPLES, ids=[c for _, c in ISSUE_EXAMPLES])
+def test_issue_examples_are_in_the_corpus_with_their_cause(text: str, expected: str) -> None:
+    assert {"text": text, "cause": expected} in [{"text": ln["text"], "cause": ln["cause"]} for ln in _corpus()]
+    assert explain(text)["causes"][0]["id"] == expected
+
+
+@pytest.mark.parametrize("text,kind,detail", [
+    ("result=1, source=1, reason=7 association rejected", "reject", {"result": 1, "source": 1, "reason": 7}),
+    ("A-ASSOCIATE-RJ 2/3/2", "reject", {"result": 2, "source": 3, "reason": 2}),
+    ("F: Association Rejected:\nF: Result: Rejected Permanent, Source: Service User\n"
+     "F: Reason: Called AE Title Not Recognized", "reject", {"result": 1, "source": 1, "reason": 7}),
+    ("Association rejected [result: Transient; source: ServiceProviderPresentation; reason: LocalLimitExceeded]",
+     "reject", {"result": 2, "source": 3, "reason": 2}),
+    ("A-ABORT[source: 2 - service-provider, reason: 1 - unrecognized-PDU]", "abort", {"source": 2, "reason": 1}),
+    ("read tcp 10.1.1.1:5000->10.1.1.2:104: i/o timeout", "timeout", {"phase": None}),
+    ("F: Association Request Failed: 0006:031a DUL network read timeout", "timeout", {"phase": "association"}),
+    ("E: Echo Failed: 0006:0207 DIMSE No data available (timeout in non-blocking mode)", "timeout",
+     {"phase": "dimse"}),
+    ("dial tcp 10.0.0.5:104: i/o timeout", "connect", {"outcome": "timeout"}),
+    ("Incoming pdu was too large: length 1414541105, maximum is 16384", "wire", {"wire": "http"}),
+    ("Incoming pdu was too large: length 50332162, maximum is 16384", "wire", {"wire": "tls"}),
+    ("F: Association Request Failed: 0006:0321 Unrecognized PDU type: 16", "wire", {"wire": "tls"}),
+    ("DicomNetworkException: Unknown PDU type: 21", "wire", {"wire": "tls"}),
+    ("E: Association Request Failed: 0006:0308 DUL Illegal PDU Length", "wire", {"wire": "malformed"}),
+    ("C-FIND failed with status: 0xC000", "status", {"status": 0xC000, "service": "c-find"}),
+    ("SIM <- C-MOVE RSP [HasDataset: false] [id: 1; status: 43009]", "status", {"status": 0xA801, "service": "c-move"}),
+    ("E: No SOP Class or Instance UID in file: nosop.dcm", "local", {"local": "missing-sop-class"}),
+    ("Invalid 'ae_title' value 'THIS_AE_IS_FAR_TOO_LONG' - must not exceed 16 characters", "local",
+     {"local": "ae-title"}),
+    ("F: cannot access file: missing.dcm", "local", {"local": "file"}),
+])
+def test_facts_are_read_from_the_structure(text: str, kind: str, detail: dict) -> None:  # type: ignore[type-arg]
+    facts = {f.kind: f for f in extract_facts(text)}
+    assert kind in facts, [f.kind for f in facts.values()]
+    for key, value in detail.items():
+        assert facts[kind].detail.get(key) == value, (key, facts[kind].detail)
+
+
+def test_a_local_error_is_never_blamed_on_the_peer() -> None:
+    result = explain("E: No SOP Class or Instance UID in file: nosop.dcm\n"
+                     "E: Store SCU Failed: 0006:0202 DIMSE Inappropriate data for message")
+    assert result["facts"][0]["kind"] == "local"
+    assert result["causes"][0]["id"] == "store-missing-sop-class"
+
+
+def test_a_read_timeout_is_not_a_firewall() -> None:
+    ids = [c["id"] for c in explain("read tcp 127.0.0.1:5000->127.0.0.1:104: i/o timeout")["causes"]]
+    assert ids[0] == "association-timeout" and "dimse-timeout" in ids and "firewall-drop" not in ids
+    assert explain("dial tcp 127.0.0.1:104: i/o timeout")["causes"][0]["id"] == "firewall-drop"
+
+
+@pytest.mark.parametrize("uid,version,product,toolkit", [
+    ("1.2.826.0.1.3680043.10.854", "GO-DICOM-1.0", "go-dicom", "go-dicom"),
+    ("1.2.826.0.1.3680043.10.854", "DCMJS-DIMSE-V0.2", "dcmjs-dimse", "dcmjs-dimse"),
+    ("1.2.826.0.1.3680043.10.854", "DCMJS-DIMSE-V0.1", "dcmjs-dimse", "dcmjs-dimse"),
+    ("1.3.6.1.4.1.5962.99.2", "PIXELMEDJAVA001", "PixelMed Java DICOM Toolkit", "PixelMed"),
+    ("2.25.319987060362599024807367105075404354293", "DICOM-rs 0.5", "DICOM-rs", "DICOM-rs"),
+    ("2.25.262086406829110419931297894772577063974", "DICOM-rs 0.8.1", "DICOM-rs", "DICOM-rs"),
+    ("1.3.6.1.4.1.30071.8", "fo-dicom 4.0.0", "fo-dicom", "fo-dicom"),
+    ("1.2.40.0.13.1.3", "dcm4che-5.23.3", "dcm4che / dcm4chee-arc", "dcm4che"),
+    ("1.2.40.0.13.1.3", "dcm4go-1.0", "dcm4go", "dcm4go"),
+    ("2.25.94508551356620097453554517680708411706", "DICOM-RST 0.1", "DICOM-RST", "DICOM-RST"),
+    ("1.3.6.1.4.1.64183.1.1.1", "OCEANUS_1.2", "Oceanus", "Oceanus"),
+    ("1.2.276.0.7230010.3.0.3.6.7", "OFFIS_DCMTK_367", "DCMTK (OFFIS) or a product built on it", "DCMTK"),
+    ("1.2.826.0.1.3680043.9.3811.3.0.4", "PYNETDICOM_304", "pynetdicom", "pynetdicom"),
+])
+def test_identify_product(kb, uid: str, version: str, product: str,  # type: ignore[no-untyped-def]
+                          toolkit: str) -> None:
+    found = kb.identify_product(uid, version)
+    assert (found["product"], found["toolkit"]) == (product, toolkit)
+    assert found["confidence"] in ("high", "medium")
+
+
+def test_go_dicom_quirks_are_known(kb) -> None:  # type: ignore[no-untyped-def]
+    quirks = " ".join(kb.identify_product("1.2.826.0.1.3680043.10.854", "GO-DICOM-1.0")["quirks"])
+    assert "stops calling accept" in quirks and "association timeout" in quirks
+    zh = " ".join(kb.identify_product("1.2.826.0.1.3680043.10.854", "GO-DICOM-1.0", "zh")["quirks"])
+    assert "关联超时" in zh
+
+
+def test_a_pasted_log_is_read_in_bounded_time() -> None:
+    """A whole log pasted in: the first 64 KiB are read (every regex is bounded), the answer comes from them."""
+    log = "F: Association Request Failed: 0006:031c TCP Initialization Error: Connection refused\n" + \
+        ("I: Requesting Association 0x" + "a" * 61 + "\n") * 40000
+    result = explain(log)
+    assert result["causes"][0]["id"] == "server-not-running" and len(result["input"]) <= 64 * 1024
+
+
+def test_every_cause_the_text_rules_can_return_is_in_the_knowledge_base(kb) -> None:  # type: ignore[no-untyped-def]
+    from dicomdoctor.engine import judge
+
+    ids = {c for kind in ("tls", "http", "text", "garbage", "malformed") for c in judge.wire_causes(kind)}
+    ids |= {c for kind in ("missing-sop-class", "ae-title", "file") for c in judge.local_causes(kind)}
+    assert ids and all(kb.has_cause(c) for c in ids), sorted(c for c in ids if not kb.has_cause(c))

@@ -20,8 +20,11 @@ from dicomdoctor.target import TLSOptions
 # Every check id of DESIGN.md, so the shipped playbooks can be validated without the real checks.
 DESIGN_IDS = ("net.dns", "net.reachable", "tls.handshake", "assoc.ae-title", "assoc.presentation-contexts",
               "assoc.pdu-length", "peer.identity", "dimse.echo", "dimse.find", "dimse.store", "dimse.move",
-              "dimse.get", "perf.throughput", "assoc.capacity")
-WRITES = ("dimse.store", "perf.throughput")
+              "dimse.get", "perf.throughput", "assoc.capacity", "dicomweb.qido", "dicomweb.wado", "dicomweb.stow",
+              "mwl.find", "mpps.cycle", "commitment.request", "assoc.user-identity", "workflow.mpps-start",
+              "workflow.store", "workflow.commit", "workflow.mpps-complete", "workflow.readback")
+WRITES = ("dimse.store", "perf.throughput", "dicomweb.stow", "mpps.cycle", "commitment.request",
+          "workflow.mpps-start", "workflow.store", "workflow.commit", "workflow.mpps-complete")
 
 
 async def _noop(ctx: CheckContext) -> CheckResult:
@@ -37,7 +40,7 @@ def dummy() -> Iterator[None]:
                 params = {"level": "STUDY", "keys": {}, "max_results": 0, "timeout": 5.0, "cancel": False,
                           "model": None}
             if cid == "assoc.presentation-contexts":
-                params = {"abstract_syntaxes": ["CTImageStorage"], "transfer_syntaxes": []}
+                params = {"abstract_syntaxes": ["CTImageStorage"], "transfer_syntaxes": [], "roles": []}
             if cid == "dimse.store":
                 params = {"files": [], "synthetic": 0}
             if cid == "dimse.move":
@@ -48,6 +51,14 @@ def dummy() -> Iterator[None]:
                 params = {"pdu_sizes": [16384], "count": 5, "size": 1048576}
             if cid == "assoc.capacity":
                 params = {"max": 16}
+            if cid == "dicomweb.qido":
+                params = {"limit": 10, "keys": {}}
+            if cid == "dicomweb.stow":
+                params = {"sop_class": "CT", "study": ""}
+            if cid == "mwl.find":
+                params = {"date": "today", "relax": True}
+            if cid == "workflow.commit":
+                params = {"listen_port": 0, "wait": 0.0}
             func = type(_noop)(_noop.__code__, _noop.__globals__, cid.replace(".", "_").replace("-", "_"))
             check(cid, params=params, writes=cid in WRITES)(func)
         yield
@@ -318,7 +329,7 @@ def test_shipped_playbooks_are_valid(dummy: None, name: str) -> None:
     p = load_playbook(name, target_required=name.startswith("fleet"))
     assert p.name == name and p.description
     # Only the playbooks that say so at the top write to the peer.
-    writing = name.startswith(("store", "throughput"))
+    writing = name.startswith(("store", "throughput", "workflow"))
     assert writing or not any(registry.get_check(c).writes for c in p.check_ids)
     if writing:
         assert "WRITES" in (data_dir("playbooks") / f"{name}.yaml").read_text().splitlines()[0]

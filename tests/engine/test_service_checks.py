@@ -4,13 +4,12 @@ dimse.find / .store / .move / .get, perf.throughput and assoc.capacity, each sce
 from __future__ import annotations
 
 import socket
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from dicomdoctor.engine.checks.dimse import status_causes
+from dicomdoctor.engine.judge import status_causes
 from dicomdoctor.engine.checks.qr import judge_get, judge_move, no_match_reasons
 from dicomdoctor.engine.context import RunOptions
 from dicomdoctor.engine.model import Finding
@@ -94,11 +93,11 @@ def test_find_patient_level_uses_patient_root_and_redacts(seeded: SimulatorThrea
 
 
 def test_slow_find_is_a_dimse_timeout() -> None:
-    with SimulatorThread("SIM", ["slow=3"], seed=2) as sim:
-        t0 = time.monotonic()
+    # The simulator answers after 10 minutes: only our 0.5 s DIMSE timeout can end the query.
+    with SimulatorThread("SIM", ["slow=600"], seed=2) as sim:
         f = run_check(sim.target(), ("dimse.find", {"keys": {"PatientID": SIM_PATIENT}}), dimse=0.5)
     assert f.status.value == "fail" and causes(f)[0] == "dimse-timeout", f.summary
-    assert f.evidence["outcome"] == "timeout" and time.monotonic() - t0 < 10
+    assert f.evidence["outcome"] == "timeout"
 
 
 # ----------------------------------------------------------------------------------------------- C-STORE
@@ -240,7 +239,7 @@ def test_slow_store_is_slow_transfer() -> None:
 def test_capacity_limit_and_release() -> None:
     with SimulatorThread("SIM", ["max-associations=3"]) as sim:
         f = run_check(sim.target(), ("assoc.capacity", {"max": 8}))
-        time.sleep(0.2)
+        sim.wait_idle()  # every connection the simulator saw has ended and its record is final
         ended = [r.ended for r in sim.sim.records]
     assert f.status.value == "warn" and causes(f)[0] == "too-many-associations", f.summary
     ev = f.evidence

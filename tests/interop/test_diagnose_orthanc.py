@@ -96,29 +96,29 @@ def test_storescp_small_pdu(storescp: Any, capsys: pytest.CaptureFixture[str]) -
     pdu = found["assoc.pdu-length"]
     assert pdu["status"] == "warn" and cause_ids(pdu) == ["pdu-too-small"]
     assert pdu["evidence"]["peer_max_pdu"] == 4096 and pdu["evidence"]["our_max_pdu"] == 16384
-    # storescp is a Storage SCP only: the Q/R classes are refused, and that is a warning, not a failure.
-    assert found["assoc.presentation-contexts"]["status"] == "warn"
+    # storescp is a Storage SCP only: the Q/R classes are refused, which is information for a peer judged by
+    # the role it plays (a warn only when the playbook asks for Q/R).
+    assert found["assoc.presentation-contexts"]["status"] == "pass"
+    assert "no Query/Retrieve" in found["assoc.presentation-contexts"]["summary"]
     assert found["dimse.echo"]["status"] == "pass"
 
 
 def test_orthanc_held_by_a_silent_client(orthanc: Any, capsys: pytest.CaptureFixture[str]) -> None:
     # Orthanc 1.10 serves associations one at a time: a client that connects and says nothing holds the
-    # listener, and our A-ASSOCIATE-RQ meets silence. The finding must say so, in bounded time.
+    # listener, and our A-ASSOCIATE-RQ meets silence. The finding must say so, in bounded time: the silent
+    # client holds Orthanc until the test ends, so only our own --timeout can end the diagnosis (a hang is
+    # caught by the pytest timeout, not by a stopwatch). The silent client connected first, so Orthanc's one
+    # thread takes it first: nothing to wait for.
     import socket
-    import time
 
     pacs = orthanc()
     with socket.create_connection((pacs.host, pacs.port)):
-        time.sleep(0.2)
-        t0 = time.monotonic()
         rc = main(["diagnose", pacs.target_text(), "--format", "json", "--timeout", "2"])
-        elapsed = time.monotonic() - t0
     found = {f["check"]: f for f in json.loads(capsys.readouterr().out)["findings"]}
     f = found["assoc.ae-title"]
     assert rc == 2 and f["status"] == "fail"
     assert cause_ids(f)[0] == "association-timeout"
     assert "one client at a time" in f["summary"] and f["evidence"]["listener_busy_possible"] is True
-    assert elapsed < 15
 
 
 def test_orthanc_http_port_is_not_dicom(orthanc: Any, capsys: pytest.CaptureFixture[str]) -> None:

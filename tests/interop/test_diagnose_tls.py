@@ -132,3 +132,23 @@ def test_plain_dicom_to_a_tls_port(tls_scp: Any, session_certs: Any, capsys: pyt
     f = found["assoc.ae-title"]
     assert f["status"] == "fail" and causes(f)[0] == "peer-expects-tls", f["summary"]
     assert "--tls" in f["summary"]
+
+
+def test_orthanc_tls_by_hostname_with_our_ca(orthanc: Any, session_certs: Any,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Orthanc 1.10 with DicomTlsEnabled, no client certificate required, our CA, reached as `localhost` with
+    --ca only (what a new user types). Orthanc accepts associations on one thread: a probe connection that is
+    closed with close_notify but left open at the TCP level (asyncio waits for the peer's close_notify) held
+    that thread, and every later handshake timed out ("SSL handshake is taking longer than ..."). Each command
+    runs twice, so a connection left behind by the first run would fail the second."""
+    pacs = orthanc(tls=session_certs.server("orthanc-localhost"), tls_client_required=False)
+    target = f"ORTHANC@localhost:{pacs.port}"
+    ca = str(session_certs.ca_cert)
+    for command in ("echo", "diagnose", "echo", "diagnose"):
+        rc, found = run_cli(capsys, command, target, "--tls", "--ca", ca)
+        f = found["tls.handshake"]
+        assert f["status"] == "pass" and f["evidence"]["outcome"] == "ok", f["summary"]
+        assert found["dimse.echo"]["status"] == "pass", found["dimse.echo"]["summary"]
+        assert all(x["status"] == "pass" for x in found.values()), [(k, x["summary"]) for k, x in found.items()
+                                                                    if x["status"] != "pass"]
+        assert rc == 0

@@ -68,8 +68,7 @@ def test_pynetdicom_scu_against_our_scp(ct_files: list[Path]) -> None:
         async with SCPServer("DOCTOR", archive) as srv:
             t = threading.Thread(target=client, args=(srv.port,))
             t.start()
-            while t.is_alive():
-                await asyncio.sleep(0.02)
+            await asyncio.get_running_loop().run_in_executor(None, t.join)  # the client's end, no polling
     arun(go())
     assert results["established"] and results["echo"] == 0
     assert results["store"] == [0, 0, 0] and len(archive.received) == 3

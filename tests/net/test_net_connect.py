@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
-import time
+import select
 
 import pytest
 
@@ -29,7 +29,7 @@ def test_open_reports_connect_ms_and_closes() -> None:
         ls.listen(4)
         facts = arun(probe_tcp("127.0.0.1", ls.getsockname()[1], 2.0))
         assert facts["outcome"] == "open"
-        assert facts["connect_ms"] is not None and facts["connect_ms"] < 1000
+        assert facts["connect_ms"] is not None and facts["connect_ms"] >= 0  # measured; how fast is not a test
         conn, _ = ls.accept()
         conn.settimeout(2)
         assert conn.recv(10) == b""  # the probe closed its connection at once (polite to one-thread PACS)
@@ -52,11 +52,10 @@ def test_timeout_when_the_accept_backlog_is_full() -> None:
             except BlockingIOError:
                 pass
             held.append(s)
-        time.sleep(0.05)
-        t0 = time.monotonic()
+        # The first connection fills the backlog once it is established (writable): wait for that, not a clock.
+        select.select([], held[:1], [], 30)
         facts = arun(probe_tcp("127.0.0.1", port, 0.5))
-        assert facts["outcome"] == "timeout"
-        assert time.monotonic() - t0 < 3.0  # bounded
+        assert facts["outcome"] == "timeout"  # ended by its own 0.5 s timeout; a hang is the pytest timeout's
     finally:
         for s in held:
             s.close()

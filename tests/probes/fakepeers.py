@@ -95,9 +95,18 @@ async def read_rq(reader: asyncio.StreamReader) -> bytes:
     return head + body
 
 
+async def until_closed(reader: asyncio.StreamReader) -> None:
+    """Keep the connection until the client closes it (its own timeouts decide, not a peer-side clock)."""
+    try:
+        while await reader.read(65536):
+            pass
+    except (ConnectionError, OSError):
+        pass
+
+
 async def silence(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await read_rq(reader)
-    await asyncio.sleep(60)
+    await until_closed(reader)
 
 
 async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -110,7 +119,11 @@ def send_after_rq(data: bytes, linger: float = 2.0) -> Handler:
         await read_rq(reader)
         writer.write(data)
         await writer.drain()
-        await asyncio.sleep(linger)
+        # Stay until the client closes; `linger` bounds it for clients that wait for us to close first.
+        try:
+            await asyncio.wait_for(until_closed(reader), linger)
+        except asyncio.TimeoutError:
+            pass
     return handler
 
 
@@ -146,7 +159,7 @@ async def answer_ac(rq_raw: bytes, reader: asyncio.StreamReader, writer: asyncio
     if head[0] == 0x05:
         writer.write(encode_pdu(AReleaseRP()))
         await writer.drain()
-    await asyncio.sleep(0.2)
+    await until_closed(reader)
 
 
 def accept_then(behaviour: str) -> Handler:
@@ -163,11 +176,11 @@ def accept_then(behaviour: str) -> Handler:
         await writer.drain()
         await read_rq(reader)  # the first P-DATA-TF
         if behaviour == "silence":
-            await asyncio.sleep(60)
+            await until_closed(reader)
         elif behaviour == "abort":
             writer.write(encode_pdu(AAbort(0, 0)))
             await writer.drain()
-            await asyncio.sleep(0.5)
+            await until_closed(reader)
         else:
             writer.close()
     return handler
@@ -194,7 +207,7 @@ def ae_policy(called_ok: set[str], calling_ok: set[str] | None = None) -> Handle
             await answer_ac(raw, reader, writer)
             return
         await writer.drain()
-        await asyncio.sleep(0.5)
+        await until_closed(reader)
     return handler
 
 

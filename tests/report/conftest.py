@@ -27,3 +27,22 @@ def zh_report() -> Report:
 @pytest.fixture(params=["pass_report", "mixed_report", "zh_report"])
 def any_report(request: pytest.FixtureRequest) -> Report:
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def fleet_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """A real run: five faulty simulators and a healthy dcmtk storescp, the `standard` playbook (~15 s)."""
+    import os
+
+    from fleet_fixture import build_fleet_report
+
+    if not os.access("/usr/bin/storescp", os.X_OK):
+        pytest.skip("/usr/bin/storescp (dcmtk) is not installed")
+    return build_fleet_report(tmp_path_factory.mktemp("fleet"))
+
+
+@pytest.fixture
+def rich_report() -> Report:
+    from report_fixtures import build_rich_report
+
+    return build_rich_report()

@@ -115,8 +115,50 @@ def build_zh_report() -> Report:
     tid = "影像@10.0.0.7:104"
     cause = Cause("called-ae-not-recognized", "PACS 不认识被叫 AE 标题", "对端拒绝了关联（原因 7）。",
                   ("把被叫 AE 标题改成 PACS 自己的 AE 标题。",), ("指南 §关联问题",))
-    fs = [Finding(tid, "assoc.ae-title", "AE 标题", Status.FAIL, "关联被拒绝：被叫 AE 未被识别。",
+    fs = [Finding(tid, "assoc.ae-title", "AE 标题", Status.FAIL, "关联被拒绝：被叫 AE 未被识别。 naïve café",
                   {"reject": {"result": 1, "source": 1, "reason": 7}}, (cause,), 15.0),
           Finding(tid, "net.reachable", "TCP 连接", Status.PASS, "端口 104 已打开。 naïve café — ok",
                   {"outcome": "open", "connect_ms": 2.0}, (), 3.0)]
     return _report(fs, [_target(tid, "10.0.0.7", "fail", PeerInfo(None, "测试版本", None))])
+
+
+def build_rich_report() -> Report:
+    """Evidence of every shape a check may record (None, nested mappings in lists, tuples of pairs, sets, bytes,
+    enums, a product guess mapping, association attempts, a long trace), a healthy target and a warning one:
+    the renderers must print all of it as text a person reads, never as a Python repr."""
+    bad, warn, ok = "PACS@10.0.0.5:104", "ROUTER@10.0.0.6:104", "STORE@10.0.0.7:104"
+    product = {"product": "Orthanc", "toolkit": "DCMTK", "confidence": "medium", "version": None,
+               "quirks": ["answers 0xC000 to a C-MOVE with an unknown destination"], "note": None}
+    attempts = [{"called_ae": ae, "calling_ae": "DICOMDOCTOR", "purpose": "default", "outcome": "rejected",
+                 "reject": {"result": 1, "source": 1, "reason": 7, "reason_name": None}} for ae in
+                ("WRONG", "wrong", "ANY-SCP", "ORTHANC")] + \
+               [{"called_ae": f"GUESS{i}", "calling_ae": "DICOMDOCTOR", "purpose": "wide", "outcome": "rejected",
+                 "reject": None} for i in range(30)]
+    trace = tuple(Entry(i * 0.001, "sent" if i % 2 == 0 else "recv", "A-ASSOCIATE-RQ" if i % 2 == 0 else
+                        "A-ASSOCIATE-RJ", f"attempt {i}", 250) for i in range(90))
+    fs = [
+        Finding(bad, "net.reachable", "TCP connection", Status.PASS, "Port 104 is open.",
+                {"outcome": "open", "connect_ms": 1.5, "errno": None, "detail": ""}, (), 2.0),
+        Finding(bad, "assoc.ae-title", "AE titles", Status.FAIL, "the PACS rejected the called AE title WRONG",
+                {"outcome": "rejected", "abort": None, "reject": {"result": 1, "source": 1, "reason": 7},
+                 "attempts": attempts, "pairs": (("a", 1), ("b", None)), "seen": {"x", "y"},
+                 "nested": [{"k": {"deep": None}, "v": [1, None]}], "raw": b"\x01\x02", "status": Status.FAIL,
+                 "ratio": 0.125, "empty": {}, "none_list": [None, None]}, (AE_CAUSE, REFUSED), 40.0),
+        Finding(bad, "peer.identity", "Peer identity", Status.PASS, "Orthanc (medium confidence)",
+                {"implementation_class_uid": "1.2.276.0.7230010.3.0.3.6.4", "product": product}, (), 0.1),
+        Finding(bad, "dimse.echo", "C-ECHO", Status.SKIP, "skipped: assoc.ae-title failed",
+                {"blocked_by": "assoc.ae-title"}, (), 0.0),
+        Finding(warn, "assoc.presentation-contexts", "Presentation contexts", Status.WARN,
+                "CT Image Storage is refused with JPEG 2000.",
+                {"contexts": CONTEXTS + [{"abstract_syntax": "1.2.840.10008.5.1.4.1.1.4", "transfer_syntax":
+                                          "1.2.840.10008.1.2", "result": None, "result_name": None}]},
+                (PC_CAUSE,), 12.0),
+        Finding(warn, "peer.identity", "Peer identity", Status.PASS, "dcmtk",
+                {"product": product | {"version": "3.6.4"}}, (), 0.1),
+        Finding(ok, "net.reachable", "TCP connection", Status.PASS, "Port 104 is open.", {"connect_ms": 0.9}, (), 1.0),
+        Finding(ok, "dimse.echo", "C-ECHO", Status.PASS, "C-ECHO succeeded.", {"rtt_ms": 1.25, "status": 0}, (), 3.0),
+    ]
+    return _report(fs, [_target(bad, "10.0.0.5", "fail", PeerInfo(None, None, None), trace),
+                        _target(warn, "10.0.0.6", "warn", PeerInfo("1.2.276.0.7230010.3.0.3.6.4", "OFFIS_DCMTK_364",
+                                                                   16384)),
+                        _target(ok, "10.0.0.7", "pass", PeerInfo("1.2.3", "STORE", 65536))])

@@ -18,7 +18,7 @@ class _Collect(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append((tag, dict(attrs)))
-        if tag not in {"meta", "br", "img", "link", "input", "hr"}:
+        if tag not in {"meta", "br", "img", "link", "input", "hr", "wbr", "col"}:
             self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
@@ -58,16 +58,18 @@ def test_hostile_markup_is_escaped(mixed_report: Report) -> None:
 
 def test_content(mixed_report: Report) -> None:
     html = _html(mixed_report)
-    # plain-language summary at the top, before the first target section
-    top = html.index('class="plain')
-    assert top < html.index('class="target"')
-    assert "Most likely: The DICOM server is not running." in html
-    # negotiated parameters, the context matrix with names, refused pairs marked, causes and fixes, trace
-    assert "Implementation class UID" in html and "Peer max PDU" in html and "16384" in html
-    assert "CT Image Storage (1.2.840.10008.5.1.4.1.1.2)" in html
-    assert html.count('<tr class="rej">') == 2
+    # the summary table of targets comes first, then the sections, then the appendices
+    order = [html.index(s) for s in ('class="summary"', 'class="section', 'class="appendices"')]
+    assert order == sorted(order)
+    assert "Most likely cause: The DICOM server is not running" in html
+    # the facts of the target, the context matrix with names and short transfer syntaxes, refused cells marked
+    assert "Implementation" in html and "peer 16384, ours" in html and "Product (guess)" in html
+    assert "<td>CT Image Storage</td>" in html and "<th>JPEG 2000 Lossless</th>" in html
+    assert html.count('class="cell no"') == 2
     assert "Check the port number in the peer&#39;s configuration." in html
-    assert "Appendix: PDU traces" in html and "A-ASSOCIATE-AC" in html
+    assert "PDU trace" in html and "A-ASSOCIATE-AC" in html
+    # the product guess is a phrase, never a Python dict
+    assert "{&#39;" not in html and "{'" not in html
 
 
 def test_chinese(zh_report: Report) -> None:

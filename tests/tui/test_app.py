@@ -1,11 +1,10 @@
-"""The TUI flows with App.run_test() + Pilot against real peers on loopback: our simulator, and a port
+"""The TUI flows with App.run_test() (through tui_helpers.drive) + Pilot against real peers on loopback: our simulator, and a port
 where nothing listens. Each test drives the app as a user would (keys), then looks at the widgets."""
 
 from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from dicomdoctor.tui.screens import ExplainScreen, ExportDialog, HelpScreen, MainScreen, TraceScreen
 from dicomdoctor.tui.widgets import FindingDetail, FindingsTable
 
-from tui_helpers import aio, run_done, wait_for
+from tui_helpers import GUARD, aio, detail_shows, drive, run_done, until
 
 
 def _text(widget: Any) -> str:
@@ -26,6 +25,19 @@ def _text(widget: Any) -> str:
     return "\n".join(parts)
 
 
+def _in_target_field(app: Any) -> bool:
+    return isinstance(app.focused, Input) and app.focused.id == "target-input"
+
+
+def _palette_offers(app: Any, words: str) -> bool:
+    """The command palette lists a command with these words, highlighted (its search runs in a worker)."""
+    from textual.widgets import OptionList
+
+    lists = [w for w in app.screen.query(OptionList)]
+    return any(o.option_count and o.highlighted is not None
+               and words.lower() in str(o.get_option_at_index(o.highlighted).prompt).lower() for o in lists)
+
+
 def _selected_key(app: Any) -> str | None:
     return app.screen_stack[0].query_one(FindingsTable).key_at_cursor()
 
@@ -33,9 +45,8 @@ def _selected_key(app: Any) -> str | None:
 @aio
 async def test_without_target_the_cursor_is_in_the_target_field(make_app: Any) -> None:
     app = make_app()
-    async with app.run_test() as pilot:
-        await pilot.pause()
-        assert isinstance(app.focused, Input) and app.focused.id == "target-input"
+    async with drive(app) as pilot:
+        await until(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "target-input")
         assert app.query_one("#calling-input", Input).value == "DICOMDOCTOR"
         assert app.query_one("#playbook-select", Select).value == "standard"
 
@@ -43,35 +54,32 @@ async def test_without_target_the_cursor_is_in_the_target_field(make_app: Any) -
 @aio
 async def test_bad_target_text_is_an_inline_error(make_app: Any) -> None:
     app = make_app()
-    async with app.run_test() as pilot:
-        await pilot.pause()
+    async with drive(app) as pilot:
+        await until(pilot, lambda: _in_target_field(app))
         await pilot.press(*"PACS@host:notaport", "enter")
-        await pilot.pause()
         error = app.query_one("#target-error", Static)
-        assert error.display and "not a number" in str(error.render())
+        await until(pilot, lambda: error.display and "not a number" in str(error.render()))
         assert app.session is None and app.report is None
         # An AE title over 16 characters is refused the same way.
         app.query_one("#target-input", Input).value = "A_TITLE_MUCH_TOO_LONG@127.0.0.1:104"
         await pilot.press("enter")
-        await pilot.pause()
-        assert "at most 16" in str(error.render())
+        await until(pilot, lambda: "at most 16" in str(error.render()))
 
 
 @aio
 async def test_bad_target_on_the_command_line_opens_with_the_error(make_app: Any) -> None:
     app = make_app("PACS@host:99999")
-    async with app.run_test() as pilot:
-        await pilot.pause()
+    async with drive(app) as pilot:
+        await until(pilot, lambda: "out of range" in str(app.query_one("#target-error", Static).render()))
         assert app.query_one("#target-input", Input).value == "PACS@host:99999"
-        assert "out of range" in str(app.query_one("#target-error", Static).render())
         assert app.report is None
 
 
 @aio
 async def test_typed_target_runs_and_selects_the_first_failing_check(make_app: Any, closed_port: int) -> None:
     app = make_app()
-    async with app.run_test() as pilot:
-        await pilot.pause()
+    async with drive(app) as pilot:
+        await until(pilot, lambda: _in_target_field(app))
         await pilot.press(*f"PACS@127.0.0.1:{closed_port}", "enter")
         await run_done(pilot)
         table = app.query_one(FindingsTable)
@@ -86,14 +94,14 @@ async def test_typed_target_runs_and_selects_the_first_failing_check(make_app: A
         assert "FAIL" in verdict and "1 failed" in verdict
         # Moving the cursor shows another finding: the skip says why.
         await pilot.press("down")
-        await pilot.pause()
-        assert "skipped: net.reachable failed" in _text(app.query_one(FindingDetail))
+        await until(pilot, lambda: detail_shows(app) and "skipped: net.reachable failed" in _text(
+            app.query_one(FindingDetail)), "the next finding in the detail pane")
 
 
 @aio
 async def test_target_on_the_command_line_runs_at_once(make_app: Any, sim: Any) -> None:
     app = make_app(sim.target())
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         assert app.report.verdict == "pass"
         table = app.query_one(FindingsTable)
@@ -101,8 +109,7 @@ async def test_target_on_the_command_line_runs_at_once(make_app: Any, sim: Any) 
         assert statuses <= {"PASS", "SKIP"} and "PASS" in statuses
         assert _selected_key(app) is not None  # nothing failed: the first row is selected
         # The presentation-context evidence is a table in the detail pane.
-        await wait_for(pilot, lambda: table.select(sim.target(), "assoc.presentation-contexts"))
-        await pilot.pause()
+        await until(pilot, lambda: table.select(sim.target(), "assoc.presentation-contexts") and detail_shows(app))
         tables = app.query_one(FindingDetail).query(DataTable)
         assert tables and any(t.row_count > 0 for t in tables)
         assert "abstract_syntax" in {str(c.label) for t in tables for c in t.columns.values()}
@@ -118,7 +125,7 @@ async def test_progress_shows_each_check_as_it_runs(make_app: Any, sim: Any) -> 
         if event is not None and type(message).__name__ == "RunProgress":
             seen.append((event.kind, event.check))
 
-    async with app.run_test(message_hook=hook) as pilot:
+    async with drive(app, message_hook=hook) as pilot:
         await run_done(pilot)
     starts = [c for k, c in seen if k == "check-start"]
     ends = [c for k, c in seen if k == "finding"]
@@ -129,69 +136,61 @@ async def test_progress_shows_each_check_as_it_runs(make_app: Any, sim: Any) -> 
 @aio
 async def test_trace_view_shows_the_pdus_and_their_fields(make_app: Any, sim: Any) -> None:
     app = make_app(sim.target())
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         await pilot.press("t")
-        await pilot.pause()
-        assert isinstance(app.screen, TraceScreen)
+        await until(pilot, lambda: isinstance(app.screen, TraceScreen))
         trace = app.screen.query_one("#trace-table", DataTable)
         assert trace.row_count >= 4
         types = [str(trace.get_row_at(i)[2]) for i in range(trace.row_count)]
         assert "A-ASSOCIATE-RQ" in types and "P-DATA-TF" in types
         await pilot.press("down")  # the A-ASSOCIATE-AC
-        await pilot.pause()
+        await until(pilot, lambda: "AAssociateAC" in str(app.screen.query_one("#pdu-text", Static).render()))
         text = str(app.screen.query_one("#pdu-text", Static).render())
         assert "AAssociateAC" in text and "presentation_contexts" in text
         await pilot.press("t")  # t again (or Esc) goes back
-        await pilot.pause()
-        assert isinstance(app.screen, MainScreen)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
 @aio
 async def test_explain_view_answers_a801(make_app: Any) -> None:
     app = make_app()
-    async with app.run_test() as pilot:
-        await pilot.pause()
+    async with drive(app) as pilot:
+        await until(pilot, lambda: _in_target_field(app))
         app.screen.query_one("#target-input", Input).blur()  # keys go to the app, not the field
         await pilot.press("x")
-        await pilot.pause()
-        assert isinstance(app.screen, ExplainScreen)
+        await until(pilot, lambda: isinstance(app.screen, ExplainScreen))
         await pilot.press(*"A801", "enter")
-        await pilot.pause()
+        await until(pilot, lambda: "0xA801" in str(app.screen.query_one("#explain-text", Static).render()))
         text = str(app.screen.query_one("#explain-text", Static).render())
         assert "0xA801" in text and "move-destination-unknown" in text and "Fixes" in text
         app.screen.query_one("#explain-input", Input).value = "Connection refused"
         await pilot.press("enter")
-        await pilot.pause()
-        assert "server-not-running" in str(app.screen.query_one("#explain-text", Static).render())
+        await until(pilot, lambda: "server-not-running" in str(app.screen.query_one("#explain-text", Static).render()))
         app.screen.query_one("#explain-input", Input).value = "zzz qqq"
         await pilot.press("enter")
-        await pilot.pause()
-        assert "No match" in str(app.screen.query_one("#explain-text", Static).render())
+        await until(pilot, lambda: "No match" in str(app.screen.query_one("#explain-text", Static).render()))
         await pilot.press("escape")
-        await pilot.pause()
-        assert isinstance(app.screen, MainScreen)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
 async def _export(pilot: Any, fmt: str, path: Path) -> None:
     app = pilot.app
     await pilot.press("e")
-    await pilot.pause()
-    assert isinstance(app.screen, ExportDialog)
+    await until(pilot, lambda: isinstance(app.screen, ExportDialog))
     assert app.screen.query_one("#export-path", Input).value == "./dicomdoctor-report.html"
     app.screen.query_one("#export-format", Select).value = fmt
-    await pilot.pause()
     suffix = {"json": ".json", "markdown": ".md"}[fmt]
-    assert app.screen.query_one("#export-path", Input).value == f"./dicomdoctor-report{suffix}"
+    await until(pilot, lambda: app.screen.query_one("#export-path", Input).value == f"./dicomdoctor-report{suffix}")
     app.screen.query_one("#export-path", Input).value = str(path)
     await pilot.press("enter")
-    await wait_for(pilot, lambda: path.exists())
+    await until(pilot, lambda: path.exists())
 
 
 @aio
 async def test_export_json_and_markdown(make_app: Any, closed_port: int, tmp_path: Path) -> None:
     app = make_app(f"127.0.0.1:{closed_port}")
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         await _export(pilot, "json", tmp_path / "r.json")
         data = json.loads((tmp_path / "r.json").read_text())
@@ -207,75 +206,99 @@ async def test_export_before_a_run_says_so(make_app: Any) -> None:
     app = make_app()
     notes: list[str] = []
     app.notify = lambda message, **_: notes.append(str(message))  # type: ignore[method-assign]
-    async with app.run_test() as pilot:
-        await pilot.pause()
+    async with drive(app) as pilot:
+        await until(pilot, lambda: _in_target_field(app))
         app.screen.query_one("#target-input", Input).blur()
         await pilot.press("e")
-        await pilot.pause()
+        await until(pilot, lambda: any("Nothing to export" in n for n in notes))
         assert isinstance(app.screen, MainScreen)
-        assert any("Nothing to export" in n for n in notes)
 
 
 @aio
 async def test_help_and_command_palette(make_app: Any, closed_port: int) -> None:
     app = make_app(f"127.0.0.1:{closed_port}")
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         await pilot.press("question_mark")
-        await pilot.pause()
-        assert isinstance(app.screen, HelpScreen)
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await until(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
         await pilot.press(*"PDU trace")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: _palette_offers(app, "PDU trace"), "the palette's search result")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, TraceScreen))
+        await until(pilot, lambda: isinstance(app.screen, TraceScreen))
 
 
 @aio
 async def test_rerun_runs_again(make_app: Any, closed_port: int) -> None:
     app = make_app(f"127.0.0.1:{closed_port}")
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         first = app.report
         await pilot.press("r")
-        await wait_for(pilot, lambda: app.report is not None and app.report is not first)
+        await until(pilot, lambda: app.report is not None and app.report is not first)
         assert app.run_id == 2
 
 
 @aio
 async def test_q_quits_with_the_exit_code_of_the_report(make_app: Any, closed_port: int) -> None:
     app = make_app(f"127.0.0.1:{closed_port}")
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         await pilot.press("q")
-        await pilot.pause()
     assert app.return_value == 2  # fail, as `diagnose` would exit
 
 
+def _closed_by_client(conn: socket.socket) -> bool:
+    """Read until the client closes (b""); False if it stays open past the safety net."""
+    conn.settimeout(GUARD)
+    try:
+        while conn.recv(65536):
+            pass
+    except socket.timeout:
+        return False
+    except OSError:
+        return True  # reset: closed too
+    return True
+
+
 @aio
-async def test_quit_during_a_run_cancels_it(make_app: Any) -> None:
+async def test_quit_during_a_run_cancels_it() -> None:
+    from dicomdoctor.target import parse_target
+    from dicomdoctor.tui.app import DoctorApp
+
     # A listener that never accepts: TCP connects (the kernel's backlog), then the A-ASSOCIATE-RQ gets no
-    # answer, so the run would wait for its 3 s timeout per check.
+    # answer. The association timeout is far longer than the test's safety net, so the only way for the
+    # connection to close is the cancellation that quitting must cause: seen from the peer, not by a clock.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
-        app = make_app(f"127.0.0.1:{silent.getsockname()[1]}")
-        async with app.run_test() as pilot:
-            await wait_for(pilot, lambda: app.session is not None and app.done >= 2)
+        app = DoctorApp(_config(parse_target(f"127.0.0.1:{silent.getsockname()[1]}"), timeout=3 * GUARD))
+        async with drive(app) as pilot:
+            await until(pilot, lambda: app.session is not None and app.done >= 1 and bool(app.main.running),
+                        "a check waiting on the silent peer")
             session = app.session
             notes: list[str] = []
             app.notify = lambda message, **_: notes.append(str(message))  # type: ignore[method-assign]
             await pilot.press("r")
             assert app.session is session and app.run_id == 1
-            t0 = time.monotonic()
             await pilot.press("q")
-            await pilot.pause()
         assert session is not None and session._cancelled  # noqa: SLF001 - the worker was told to stop
         assert any("in progress" in n for n in notes)  # r during the run did not start a second one
-        assert time.monotonic() - t0 < 2.5  # the app did not wait for the association timeout
+        assert app.report is None  # the run never finished: it was cancelled, not waited for
+        silent.setblocking(False)
+        conns = []
+        while True:
+            try:
+                conns.append(silent.accept()[0])
+            except BlockingIOError:
+                break
+        assert conns, "the run never connected"
+        for conn in conns:
+            with conn:
+                assert _closed_by_client(conn), "quitting left the association attempt open"
     assert app.return_value == 0
 
 
@@ -284,7 +307,8 @@ def _config(*targets: Any, **kwargs: Any) -> Any:
     from dicomdoctor.net.timeouts import Timeouts
     from dicomdoctor.tui.session import TuiConfig
 
-    options = RunOptions(timeouts=Timeouts(connect=3, association=3, dimse=3, release=1),
+    timeout = kwargs.pop("timeout", 3)
+    options = RunOptions(timeouts=Timeouts(connect=timeout, association=timeout, dimse=timeout, release=1),
                          show_phi=kwargs.pop("show_phi", False))
     return TuiConfig(options=options, targets=tuple(targets), **kwargs)
 
@@ -296,18 +320,16 @@ async def test_several_targets_demo_style(sim: Any, closed_port: int) -> None:
 
     good, bad = parse_target(sim.target()), parse_target(f"127.0.0.1:{closed_port}")
     app = DoctorApp(_config(good, bad))
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with drive(app, size=(100, 30)) as pilot:
         await run_done(pilot)
         assert app.query_one(FindingsTable).row_count == 16
         assert _selected_key(app) == f"{bad.id}\x1fnet.reachable"
         await pilot.press("t")
-        await pilot.pause()
-        assert isinstance(app.screen, TraceScreen)
+        await until(pilot, lambda: isinstance(app.screen, TraceScreen))
         assert app.screen.selected == bad.id  # the trace of the selected finding's target
         assert app.screen.query_one("#trace-table", DataTable).row_count == 0
         app.screen.query_one("#trace-target", Select).value = good.id
-        await pilot.pause()
-        assert app.screen.query_one("#trace-table", DataTable).row_count > 0
+        await until(pilot, lambda: app.screen.query_one("#trace-table", DataTable).row_count > 0)
 
 
 def _phi_check() -> Any:
@@ -332,7 +354,7 @@ async def test_patient_data_is_redacted_on_screen_unless_show_phi() -> None:
         playbook = make_playbook("phi", ["t.phi"])
         for show_phi in (False, True):
             app = DoctorApp(_config(parse_target("127.0.0.1:1"), playbook_obj=playbook, show_phi=show_phi))
-            async with app.run_test() as pilot:
+            async with drive(app) as pilot:
                 await run_done(pilot)
                 text = _text(app.query_one(FindingDetail)) + str(app.query_one(FindingsTable).get_row_at(0))
                 tables = app.query_one(FindingDetail).query(DataTable)
@@ -344,25 +366,25 @@ async def test_patient_data_is_redacted_on_screen_unless_show_phi() -> None:
 @aio
 async def test_enter_reads_the_finding_and_escape_goes_back(make_app: Any, closed_port: int) -> None:
     app = make_app(f"127.0.0.1:{closed_port}")
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         await pilot.press("enter")
-        await pilot.pause()
-        assert app.focused is app.query_one(FindingDetail) and app.screen.has_class("reading")
+        await until(pilot, lambda: app.focused is app.query_one(FindingDetail) and app.screen.has_class("reading"))
         await pilot.press("escape")
-        await pilot.pause()
-        assert app.focused is app.query_one(FindingsTable) and not app.screen.has_class("reading")
+        await until(pilot, lambda: app.focused is app.query_one(FindingsTable)
+                    and not app.screen.has_class("reading"))
 
 
 @aio
 async def test_explain_opens_on_the_status_of_the_selected_finding(make_app: Any, sim: Any) -> None:
     app = make_app(sim.target())
-    async with app.run_test() as pilot:
+    async with drive(app) as pilot:
         await run_done(pilot)
         assert app.query_one(FindingsTable).select(sim.target(), "dimse.echo")
-        await pilot.pause()
+        await until(pilot, lambda: detail_shows(app))
         await pilot.press("x")
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, ExplainScreen)
+                    and "Status 0x0000" in str(app.screen.query_one("#explain-text", Static).render()))
         assert app.screen.query_one("#explain-input", Input).value == "0000"
         assert "Status 0x0000" in str(app.screen.query_one("#explain-text", Static).render())
 
@@ -374,12 +396,11 @@ async def test_tls_switch_runs_the_tls_checks(make_app: Any) -> None:
 
     with SimulatorThread("SECURE", ["tls=self-signed"]) as secure:
         app = make_app()
-        async with app.run_test() as pilot:
-            await pilot.pause()
+        async with drive(app) as pilot:
+            await until(pilot, lambda: _in_target_field(app))
             app.screen.query_one("#target-input", Input).value = secure.target()
             await pilot.click("#tls-switch")
-            await pilot.pause()
-            assert str(app.screen.query_one("#tls-switch").border_title) == "TLS on"
+            await until(pilot, lambda: str(app.screen.query_one("#tls-switch").border_title) == "TLS on")
             app.screen.query_one("#target-input", Input).focus()
             await pilot.press("enter")
             await run_done(pilot)

@@ -15,7 +15,7 @@ from typing import Any
 
 from textual.widgets import Input
 
-from tui_helpers import aio, run_done
+from tui_helpers import aio, drive, run_done, until
 
 SIZE = (80, 24)
 
@@ -30,48 +30,52 @@ def _shot(app: Any, name: str, tmp_path: Path) -> str:
     return html.unescape(" ".join(runs)).replace("\xa0", " ")
 
 
+async def _shot_showing(pilot: Any, name: str, tmp_path: Path, *needles: str) -> str:
+    """The screenshot once the screen shows every needle (the app renders after handling its messages)."""
+    shot: list[str] = [""]
+
+    def showing() -> bool:
+        shot[0] = _shot(pilot.app, name, tmp_path)
+        return all(n in shot[0] for n in needles)
+
+    await until(pilot, showing, f"{name} showing {needles}")
+    return shot[0]
+
+
 @aio
 async def test_main_screen_at_80x24_after_a_failure(make_app: Any, closed_port: int, tmp_path: Path) -> None:
     app = make_app(f"PACS@127.0.0.1:{closed_port}")
-    async with app.run_test(size=SIZE) as pilot:
+    async with drive(app, size=SIZE) as pilot:
         await run_done(pilot)
-        text = _shot(app, "main-fail", tmp_path)
-    for needle in ("Target", "Calling AE", "TLS off", "Playbook", "standard",
-                   "Verdict: FAIL", "net.reachable", "FAIL", "SKIP", "PASS", "refused",
-                   "Re-run", "Export", "Trace", "Explain", "Help", "Quit"):
-        assert needle in text, needle
+        await _shot_showing(pilot, "main-fail", tmp_path, "Target", "Calling AE", "TLS off", "Playbook", "standard",
+                            "Verdict: FAIL", "net.reachable", "FAIL", "SKIP", "PASS", "refused",
+                            "Re-run", "Export", "Trace", "Explain", "Help", "Quit")
 
 
 @aio
 async def test_main_screen_at_80x24_healthy_peer(make_app: Any, sim: Any, tmp_path: Path) -> None:
     app = make_app(sim.target())
-    async with app.run_test(size=SIZE) as pilot:
+    async with drive(app, size=SIZE) as pilot:
         await run_done(pilot)
-        text = _shot(app, "main-pass", tmp_path)
-    assert "Verdict: PASS" in text and "dimse.echo" in text and "net.dns" in text
+        await _shot_showing(pilot, "main-pass", tmp_path, "Verdict: PASS", "dimse.echo", "net.dns")
 
 
 @aio
 async def test_start_screen_trace_and_explain_at_80x24(make_app: Any, sim: Any, tmp_path: Path) -> None:
     app = make_app()
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        text = _shot(app, "start", tmp_path)
-        assert "AE@host:port" in text and "press Enter" in text
+    async with drive(app, size=SIZE) as pilot:
+        await _shot_showing(pilot, "start", tmp_path, "AE@host:port", "press Enter")
+        await until(pilot, lambda: isinstance(app.focused, Input) and app.focused.id == "target-input")
         field = app.screen.query_one("#target-input", Input)
         field.value = sim.target()
         await pilot.press("enter")
         await run_done(pilot)
         await pilot.press("t")
-        await pilot.pause()
+        await until(pilot, lambda: type(app.screen).__name__ == "TraceScreen")
         await pilot.press("down")
-        await pilot.pause()
-        text = _shot(app, "trace", tmp_path)
-        assert "PDU trace of SIM@" in text and "A-ASSOCIATE-AC" in text and "<< recv" in text
-        assert "AAssociateAC" in text
+        await _shot_showing(pilot, "trace", tmp_path, "PDU trace of SIM@", "A-ASSOCIATE-AC", "<< recv",
+                            "AAssociateAC")
         await pilot.press("x")
-        await pilot.pause()
+        await until(pilot, lambda: type(app.screen).__name__ == "ExplainScreen")
         await pilot.press(*"A801", "enter")
-        await pilot.pause()
-        text = _shot(app, "explain", tmp_path)
-        assert "Status 0xA801" in text and "move destination" in text
+        await _shot_showing(pilot, "explain", tmp_path, "Status 0xA801", "move destination")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -19,6 +18,8 @@ from dicomdoctor.net.timeouts import Timeouts
 from dicomdoctor.target import parse_target
 from dicomdoctor.tui.session import Session, first_problem, for_display, format_pdu
 from dicomdoctor.ul import AAssociateRJ, PresentationContextAC
+
+from tui_helpers import GUARD
 
 
 def _f(check: str, status: Status, **evidence: Any) -> Finding:
@@ -81,10 +82,10 @@ def test_session_reports_progress_and_can_be_cancelled_from_another_thread() -> 
         async def quick(ctx: CheckContext) -> Any:
             return passed("ok")
 
-        @registry.check("t.hang", timeout=60.0)
+        @registry.check("t.hang", timeout=3600.0)  # longer than any safety net below
         async def hang(ctx: CheckContext) -> Any:
             started.set()
-            await asyncio.sleep(60)
+            await asyncio.Event().wait()  # forever: only the cancellation ends it
             return failed("never")
 
         events: list[RunEvent] = []
@@ -100,13 +101,12 @@ def test_session_reports_progress_and_can_be_cancelled_from_another_thread() -> 
             except BaseException as exc:  # noqa: BLE001 - the cancellation is what we expect
                 outcome.append(exc)
 
-        thread = threading.Thread(target=work)
-        t0 = time.monotonic()
+        thread = threading.Thread(target=work, daemon=True)
         thread.start()
-        assert started.wait(10)
+        assert started.wait(GUARD)  # safety nets only: the check never ends by itself, the cancel ends it
         session.cancel()
-        thread.join(10)
-        assert not thread.is_alive() and time.monotonic() - t0 < 10
+        thread.join(GUARD)
+        assert not thread.is_alive()
     assert outcome and isinstance(outcome[0], asyncio.CancelledError)
     kinds = [(e.kind, e.check) for e in events]
     assert kinds[:4] == [("target-start", None), ("check-start", "t.quick"), ("finding", "t.quick"),

@@ -263,16 +263,13 @@ def test_raw_rj_with_undefined_codes_is_lenient() -> None:
 
 
 def test_100_mb_of_pdata_through_the_connection_is_fast() -> None:
-    """6400 P-DATA-TF PDUs of 16 KiB (105 MB) arriving in 64 KiB reads: linear, well under 5 s."""
-    import time
-
+    """6400 P-DATA-TF PDUs of 16 KiB (105 MB) arriving in 64 KiB reads, every one an event (how fast is a
+    benchmark's business; a quadratic buffer would meet the pytest timeout)."""
     req, acc = associated()
     block = encode_pdu(PDataTF([PDV(1, False, False, bytes(16378))])) * 4    # 4 PDUs = 65536 bytes
-    start = time.perf_counter()
     count = 0
     for _ in range(1600):
         acc.receive_data(block)
         while (ev := acc.next_event()) is not NEED_DATA:
             count += 1
     assert count == 6400 and acc.state is State.STA6
-    assert time.perf_counter() - start < 5.0

@@ -11,3 +11,5 @@ from . import identity  # noqa: F401
 from . import dimse  # noqa: F401
 from . import qr  # noqa: F401
 from . import perf, capacity  # noqa: F401
+from . import workflow  # noqa: F401
+from . import dicomweb  # noqa: F401

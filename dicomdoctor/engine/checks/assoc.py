@@ -8,15 +8,17 @@ a standard diagnosis costs the peer one association, plus AE probing only after 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from ...errors import BadInput
-from ...probes.ae import AEFacts, learn_ae_titles
+from ...probes.ae import AEFacts, host_hints, learn_ae_titles
 from ...probes.association import AssociationFacts, ContextProposal, probe_association, proposals_matrix
 from ...probes.contexts import (DEFAULT_ABSTRACT_SYNTAXES, DEFAULT_TRANSFER_SYNTAXES, MatrixFacts, probe_matrix,
                                 resolve_uid, uid_name)
 from ...probes.firstbytes import Kind
 from ...probes.tls import speaks_tls
+from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, warned
 from ..registry import check
 from ..model import PeerInfo
@@ -63,35 +65,32 @@ async def association_facts(ctx: CheckContext) -> AssociationFacts:
     return await ctx.fact("assoc.probe", lambda: _probe(ctx, default_proposals()))
 
 
+async def verification_attempt(ctx: CheckContext) -> AssociationFacts:
+    """One Verification-only association attempt (not memoized; net.reachable measures on it)."""
+    return await _probe(ctx)
+
+
 async def ae_facts(ctx: CheckContext, first: AssociationFacts) -> AEFacts:
     if ctx.options.no_probe or (first.accepted and not ctx.params.get("probe_accepted", True)):
         return AEFacts()
+    # Polite by default (a handful of guesses); the long vendor list only when asked: the check's `guess`
+    # param or --guess-ae wide.
+    guess = str(ctx.params.get("guess") or ctx.options.guess_ae or "polite")
+    if guess not in ("polite", "wide"):
+        raise BadInput(f"assoc.ae-title: guess {guess!r} is not polite or wide")
     return await ctx.fact("assoc.ae-probe", lambda: learn_ae_titles(
-        first, lambda called, calling: _probe(ctx, (), called, calling)))
+        first, lambda called, calling: _probe(ctx, (), called, calling), wide=guess == "wide",
+        hints=host_hints(ctx.target.host, ctx.target.port)))
 
 
 # ------------------------------------------------------------------------------------------ assoc.ae-title
 
-def _reject_causes(first: AssociationFacts, ae: AEFacts) -> tuple[str, ...]:
-    rj = first.reject
-    assert rj is not None
-    found_other = ae.accepted_called_ae is not None and ae.accepted_called_ae != first.called_ae
-    if rj.source == 1 and rj.reason == 7:
-        return ("called-ae-not-recognized", "ae-title-invalid")
-    if rj.source == 1 and rj.reason == 3:
-        return ("calling-ae-not-recognized", "calling-host-mismatch", "ae-title-invalid")
-    if rj.source == 3:
-        return ("too-many-associations", "server-overloaded")
-    if rj.reason == 2 and rj.source in (1, 2):
-        # application context / protocol version not supported: our RQ is not what the peer expects.
-        return ("application-context-not-supported", "not-dicom")
-    if found_other:
-        return ("called-ae-not-recognized", "reject-no-reason", "calling-ae-not-recognized")
-    if ae.calling_ae_checked:
-        return ("calling-ae-not-recognized", "reject-no-reason", "calling-host-mismatch")
-    # "No reason given" (1/1/1, 1/2/1): many PACS use it for every policy refusal (FM-21).
-    return ("reject-no-reason", "calling-ae-not-recognized", "calling-host-mismatch", "called-ae-not-recognized",
-            "user-identity-required")
+def _ae_prior(ctx: CheckContext, first: AssociationFacts, ae: AEFacts) -> judge.Prior:
+    """The earlier checks' evidence plus what AE probing just learned, for judging this association."""
+    other = ae.accepted_called_ae if ae.accepted_called_ae and ae.accepted_called_ae != first.called_ae else None
+    return replace(ctx.prior(), accepted_called_ae=other,
+                   called_ae_variant=other is not None and judge.same_title(other, first.called_ae),
+                   calling_ae_checked=bool(ae.calling_ae_checked), any_calling_ae=ae.calling_ae_checked is False)
 
 
 def _ae_evidence(first: AssociationFacts, ae: AEFacts) -> dict[str, Any]:
@@ -102,6 +101,8 @@ def _ae_evidence(first: AssociationFacts, ae: AEFacts) -> dict[str, Any]:
         "first_bytes": first.first.to_json_dict() if first.first else None,
         "accepted_called_ae": ae.accepted_called_ae, "calling_ae_checked": ae.calling_ae_checked,
         "called_ae_checked": ae.called_ae_checked, "probed": ae.probed,
+        "called_ae_right": ae.called_ae_right, "refused_alike": ae.refused_alike, "guess": ae.mode,
+        "associations": ae.associations if ae.probed else 1,
         "attempts": [a.to_json_dict() for a in ae.attempts],
         "response_ms": round(first.response_ms, 1) if first.response_ms is not None else None,
         "address": first.address,
@@ -115,52 +116,70 @@ async def _no_answer_result(ctx: CheckContext, first: AssociationFacts, ev: dict
     fb = first.first
     timeout = _timeouts(ctx)[1]
     if first.outcome == "connect-failed":
-        return failed(f"connecting to {where} for the association failed: {first.error}",
-                      ("server-not-running", "firewall-drop", "server-overloaded"), **ev)
+        verdict = judge.judge_transport(first.connect_outcome or "other", ctx.prior())
+        if verdict.evidence:
+            ev["judgement"] = dict(verdict.evidence)  # which earlier evidence decided the causes
+        return failed(f"connecting to {where} for the association failed: {first.error}{verdict.summary_note()}",
+                      verdict.causes, **ev)
     if first.outcome == "malformed":
         return failed(f"{where} answered with a PDU we cannot decode: {first.malformed}",
-                      ("malformed-pdu", "not-dicom"), malformed=first.malformed, **ev)
-    # A plain A-ASSOCIATE-RQ that meets TLS bytes, a close or silence may have hit a TLS port: ask it.
+                      judge.wire_causes("malformed"), malformed=first.malformed, **ev)
+    # A plain A-ASSOCIATE-RQ that meets TLS bytes or a close may have hit a TLS port: ask it. Not after
+    # silence: a TLS server answers a plain RQ with an alert or a close at once, and a silent peer would keep
+    # our ClientHello waiting as long again (--timeout bounds the whole command).
     tls_seen = fb is not None and fb.kind is Kind.TLS
-    if t.tls is None and (tls_seen or first.outcome in ("closed", "reset", "silence")):
+    if t.tls is None and (tls_seen or first.outcome in ("closed", "reset")):
         session = await ctx.fact("assoc.speaks-tls", lambda: speaks_tls(t.host, t.port, _timeouts(ctx)[0]))
         if session or tls_seen:
             ev["tls_session"] = {k: session.get(k) for k in ("protocol", "cipher")} if session else None
             how = f"answered our plain A-ASSOCIATE-RQ with {fb.detail}" if fb is not None and tls_seen else \
-                f"{'closed the connection' if first.outcome != 'silence' else 'stayed silent'} on our plain " \
-                f"A-ASSOCIATE-RQ, and completes a TLS handshake"
+                "closed the connection on our plain A-ASSOCIATE-RQ, and completes a TLS handshake"
             return failed(f"{where} expects DICOM over TLS: it {how}; run again with --tls",
-                          ("peer-expects-tls",), **ev)
+                          judge.wire_causes("tls"), **ev)
     if first.outcome == "silence":
         return failed(
             f"{where} accepted the TCP connection but did not answer the A-ASSOCIATE-RQ within {timeout:g} s; "
             f"a DICOM server that serves one client at a time (Orthanc 1.10) behaves like this while another "
             f"client holds it (listener busy), as does a hung or overloaded server or a non-DICOM service "
-            f"waiting for input", ("association-timeout", "server-overloaded", "too-many-associations", "not-dicom"),
+            f"waiting for input", judge.timeout_causes("association", ctx.prior()),
             listener_busy_possible=True, **ev)
     if first.outcome in ("closed", "reset"):
         how = "closed" if first.outcome == "closed" else "reset"
         return failed(f"{where} {how} the connection right after our A-ASSOCIATE-RQ without answering: DICOM "
                       f"servers do this to callers they do not accept (AE title or IP address not allowed), "
                       f"when they are out of association slots, or when they crash",
-                      ("calling-ae-not-recognized", "calling-host-mismatch", "too-many-associations",
-                       "peer-aborted", "not-dicom"), **ev)
+                      judge.abort_causes(None, None, "association", ctx.prior(), kind=first.outcome), **ev)
     assert fb is not None
     if fb.kind is Kind.GARBAGE:
         return failed(f"{where} answered with bytes that are not a DICOM PDU: {fb.detail} at offset 0",
-                      ("malformed-pdu", "not-dicom"), **ev)
+                      judge.wire_causes("garbage"), **ev)
     if fb.kind is Kind.DICOM_UNEXPECTED:
         return failed(f"{where} answered our A-ASSOCIATE-RQ with {fb.detail}, which is not a valid answer",
-                      ("malformed-pdu", "not-dicom"), **ev)
-    return failed(f"{where} is not a DICOM port: it answered with {fb.detail}", ("not-dicom", "wrong-port"), **ev)
+                      judge.wire_causes("unexpected"), **ev)
+    return failed(f"{where} is not a DICOM port: it answered with {fb.detail}",
+                  judge.wire_causes("http" if fb.kind is Kind.HTTP else "text"), **ev)
+
+
+def _silent_after_accept(ctx: CheckContext, first: AssociationFacts) -> CheckResult:
+    """Accepted, then no A-RELEASE-RP: the peer went silent after its A-ASSOCIATE-AC. No AE probing: every
+    further association would wait as long (the runner skips the checks after this one, `peer_silent`)."""
+    ctx.set_peer(PeerInfo(first.implementation_class_uid, first.implementation_version_name, first.peer_max_pdu))
+    wait = min(_timeouts(ctx)[1], 5.0)  # probes/association.py waits this long for the A-RELEASE-RP
+    return failed(f"the peer accepted the association from {first.calling_ae} to {first.called_ae}, then answered "
+                  f"nothing: no A-RELEASE-RP within {wait:g} s. An SCP whose association worker hangs, or waits on "
+                  f"a lock another client holds, does this; the checks that would ask it again are skipped",
+                  judge.timeout_causes("dimse", ctx.prior()), peer_silent="after-ac",
+                  **_ae_evidence(first, AEFacts()))
 
 
 @check("assoc.ae-title", depends=("net.reachable", "tls.handshake"), title="AE titles", timeout=120.0,
-       params={"probe_accepted": True})
+       params={"probe_accepted": True, "guess": ""})
 async def ae_title(ctx: CheckContext) -> CheckResult:
     t = ctx.target
     first = await association_facts(ctx)
     ae = AEFacts()
+    if first.outcome == "accepted" and first.release == "no-release-reply":
+        return _silent_after_accept(ctx, first)
     if first.outcome in ("accepted", "rejected"):
         ae = await ae_facts(ctx, first)
     ev = _ae_evidence(first, ae)
@@ -174,14 +193,16 @@ async def ae_title(ctx: CheckContext) -> CheckResult:
         if ae.called_ae_checked is False:
             notes.append("it does not check the called AE title (any title works)")
         if ae.calling_ae_checked is False:
-            notes.append("it accepts any calling AE title")
+            # At association time only: some servers (Orthanc) check the calling AE per operation instead.
+            notes.append("it accepts associations from any calling AE title")
         extra = f"; {'; '.join(notes)}" if notes else ""
         return passed(f"the peer accepted the association from {calling} to {called}{default_note}{extra}", **ev)
     if first.outcome == "aborted" and first.abort is not None:
         ab = first.abort.to_json_dict()
         return failed(f"the peer aborted the association request (A-ABORT source {ab['source']} "
                       f"{ab['source_name']}, reason {ab['reason']} {ab['reason_name']})",
-                      ("peer-aborted", "calling-ae-not-recognized", "too-many-associations"), **ev)
+                      judge.abort_causes(first.abort.source, first.abort.reason, "association", ctx.prior()),
+                      **ev)
     if first.outcome != "rejected" or first.reject is None:
         return await _no_answer_result(ctx, first, ev)
     rj = first.reject
@@ -194,27 +215,28 @@ async def ae_title(ctx: CheckContext) -> CheckResult:
     elif rj.source == 3:
         summary = (f"the peer refused the association for now ({rj.result_name}, {rj.reason_name}): "
                    f"it has too many associations open or is congested; retry later")
-    variant = bool(ae.accepted_called_ae) and _same_title(ae.accepted_called_ae or "", called)
+    variant = bool(ae.accepted_called_ae) and judge.same_title(ae.accepted_called_ae or "", called)
     if ae.accepted_called_ae and ae.accepted_called_ae != called:
         summary += f"; it answers to {ae.accepted_called_ae}"
         if variant:
             summary += " (the same title, written differently: AE titles are compared exactly)"
+    elif ae.called_ae_right:
+        summary += (f"; but it accepted the same called AE {called} from a random calling AE title, so it is our "
+                    f"calling AE title {calling} (or this host) it refuses")
     elif ae.probed and ae.called_ae_checked and ae.accepted_called_ae is None and rj.reason == 7:
-        summary += f"; none of the {len(ae.attempts) - 1} AE titles we tried was accepted either"
-    if ae.accepted_called_ae and ae.calling_ae_checked and rj.reason != 3:
+        summary += f"; none of the {len(ae.attempts) - 1} other AE title combinations we tried was accepted either"
+    if ae.accepted_called_ae and ae.accepted_called_ae != called and ae.calling_ae_checked and rj.reason != 3:
         summary += f", but it does not accept our calling AE title {calling} either"
-    causes = _reject_causes(first, ae)
-    if ae.accepted_called_ae and ae.calling_ae_checked and causes[0] == "called-ae-not-recognized":
-        causes = ("called-ae-not-recognized", "calling-ae-not-recognized")
-    if variant:  # FM-17: case or stray spaces, not a wrong title
-        causes = ("ae-title-invalid",) + tuple(c for c in causes if c != "ae-title-invalid")
-    return failed(summary, causes, **ev)
-
-
-def _same_title(a: str, b: str) -> bool:
-    def norm(x: str) -> str:
-        return x.replace(" ", "").replace("_", "-").upper()
-    return norm(a) == norm(b)
+    verdict = judge.judge_ae_reject(rj.result, rj.source, rj.reason, _ae_prior(ctx, first, ae),
+                                    called_ae_right=bool(ae.called_ae_right), refused_alike=ae.refused_alike)
+    if ae.probed:
+        more = "" if ae.mode == "wide" or ae.accepted_called_ae or ae.called_ae_right else \
+            "; --guess-ae wide tries the long list of vendor defaults"
+        summary += (f"{verdict.summary_note()} (AE probing cost the peer {ae.associations} associations, "
+                    f"{ae.mode}{more})")
+    else:
+        summary += verdict.summary_note()
+    return failed(summary, verdict.causes, **ev)
 
 
 # ------------------------------------------------------------------------------ assoc.presentation-contexts
@@ -224,7 +246,9 @@ def _uids(values: Any, what: str) -> list[str]:
         values = [v for v in values.replace(";", ",").split(",") if v.strip()]
     if not values:
         raise BadInput(f"assoc.presentation-contexts: {what} is empty")
-    return [resolve_uid(v, what.rstrip("s").replace("_", " ")) for v in values]
+    # "abstract_syntaxes" -> "abstract syntax" (rstrip("s") left "syntaxe")
+    singular = what.replace("_", " ").removesuffix("es") if what.endswith("syntaxes") else what.replace("_", " ")
+    return [resolve_uid(v, singular) for v in values]
 
 
 def _pairs(values: Any) -> list[tuple[str, str]]:
@@ -249,59 +273,132 @@ async def _matrix(ctx: CheckContext, abstracts: list[str], transfers: list[str])
     return await probe_matrix(abstracts, transfers, lambda batch: _probe(ctx, batch))
 
 
-def judge_matrix(contexts: Iterable[Any], required: Sequence[tuple[str, str]] = ()
-                 ) -> tuple[str, str, tuple[str, ...], dict[str, Any]]:
-    """(status, summary, causes, extra evidence) from the whole matrix.
+async def class_answer(ctx: CheckContext, abstract_syntax: str) -> "judge.ClassAnswer | None":
+    """How the peer answers one SOP class with every default transfer syntax: from this run's
+    assoc.presentation-contexts when it proposed the class, else one small association of its own (7
+    contexts, memoized), asked only after a failure that needs it (dimse.store)."""
+    earlier = ctx.results.get("assoc.presentation-contexts")
+    contexts = [c for c in (earlier.evidence.get("contexts") or []) if c.get("abstract_syntax") == abstract_syntax] \
+        if earlier is not None else []
+    if not contexts:
+        transfers = default_matrix()[1]
+        m = await ctx.fact(f"assoc.class-matrix:{abstract_syntax}", lambda: probe_matrix(
+            [abstract_syntax], transfers, lambda batch: _probe(ctx, batch)))
+        contexts = list(m.contexts)
+    answers = judge.class_answers(contexts)
+    return answers[0] if answers else None
 
-    Judge from every pair, not one result code: Orthanc 1.10 answers 3 (abstract syntax not supported) for a
-    SOP class it accepts with another transfer syntax, so a class with any accepted pair is supported, and
-    its refused pairs are transfer syntax problems whatever code the peer used."""
-    accepted: dict[str, list[str]] = defaultdict(list)
-    refused: dict[str, list[str]] = defaultdict(list)
-    order: list[str] = []
-    for c in contexts:
-        if c.abstract_syntax not in order:
-            order.append(c.abstract_syntax)
-        (accepted if c.result == 0 else refused)[c.abstract_syntax].append(c.transfer_syntax)
-    supported = [a for a in order if accepted.get(a)]
-    unsupported = [a for a in order if not accepted.get(a)]
-    by_class = {uid_name(a): {"accepted": [uid_name(t) for t in accepted.get(a, [])],
-                              "refused": [uid_name(t) for t in refused.get(a, [])]} for a in order}
-    missing = [(a, ts) for a, ts in required if ts not in accepted.get(a, [])]
-    extra = {"sop_classes": by_class, "supported": [uid_name(a) for a in supported],
-             "unsupported": [uid_name(a) for a in unsupported],
-             "required_missing": [{"abstract_syntax": a, "transfer_syntax": ts} for a, ts in missing]}
-    if not order:
+
+def default_roles() -> dict[str, str]:
+    """The default matrix's SOP classes (UIDs) -> the role a peer plays by accepting them."""
+    def role(name: str) -> str:
+        if name == "Verification":
+            return "verification"
+        if name in WORKFLOW_CLASSES:
+            return "workflow"
+        return "query-retrieve" if "QueryRetrieve" in name else "storage"
+    return {resolve_uid(a): role(a) for a in DEFAULT_ABSTRACT_SYNTAXES}
+
+
+ROLE_NAMES = {"storage": "Storage", "query-retrieve": "Query/Retrieve", "verification": "Verification",
+              "workflow": "Workflow (MWL, MPPS, storage commitment)"}
+# The workflow SOP classes of the default matrix (a role of their own: a PACS without them is healthy).
+WORKFLOW_CLASSES = ("ModalityWorklistInformationModelFind", "ModalityPerformedProcedureStep",
+                    "StorageCommitmentPushModel", "InstanceAvailabilityNotification")
+
+
+# The names a PACS admin reads on a modality's screen, shorter than the standard's full ones.
+SHORT_TS_NAMES = {
+    "1.2.840.10008.1.2": "Implicit VR Little Endian", "1.2.840.10008.1.2.1": "Explicit VR Little Endian",
+    "1.2.840.10008.1.2.2": "Explicit VR Big Endian", "1.2.840.10008.1.2.1.99": "Deflated Explicit VR LE",
+    "1.2.840.10008.1.2.4.50": "JPEG Baseline", "1.2.840.10008.1.2.4.51": "JPEG Extended",
+    "1.2.840.10008.1.2.4.57": "JPEG Lossless", "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
+    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless", "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless", "1.2.840.10008.1.2.4.91": "JPEG 2000",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+}
+
+
+def _names(uids: Iterable[str]) -> str:
+    return ", ".join(SHORT_TS_NAMES.get(u) or uid_name(u) for u in uids)
+
+
+def _narrow_text(narrow: Sequence[judge.ClassAnswer]) -> str:
+    """"CT Image Storage: only Implicit VR Little Endian; JPEG 2000 Lossless refused", classes with the same
+    answer named together."""
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
+    for a in narrow:
+        groups.setdefault((a.accepted, a.refused_syntaxes), []).append(a.abstract_syntax)
+    return "; ".join(f"{_names(classes)}: only {_names(acc)}; {_names(ref)} refused"
+                     for (acc, ref), classes in groups.items())
+
+
+def _refused_text(a: judge.ClassAnswer) -> str:
+    results = sorted({r for _, r in a.refused})
+    if results == [4]:
+        return (f"{uid_name(a.abstract_syntax)} (result 4, transfer syntaxes not supported: the SOP class is "
+                f"supported, not in {_names(a.refused_syntaxes)})")
+    return f"{uid_name(a.abstract_syntax)} (result {'/'.join(map(str, results))})"
+
+
+def judge_matrix(contexts: Iterable[Any], required: Sequence[tuple[str, str]] = (), *,
+                 role_of: dict[str, str] | None = None, asked_roles: Sequence[str] = (),
+                 asked_syntaxes: Sequence[str] = ()) -> tuple[str, str, tuple[str, ...], dict[str, Any]]:
+    """(status, summary, causes, extra evidence) from the whole matrix; the rules are judge.judge_contexts
+    (a class is judged from every answer, a peer by the role it plays), the words are here."""
+    answers = judge.class_answers(contexts)
+    j = judge.judge_contexts(answers, role_of=role_of, asked_roles=asked_roles, asked_syntaxes=asked_syntaxes,
+                             required=required)
+    supported = [a.abstract_syntax for a in answers if a.supported]
+    by_class = {uid_name(a.abstract_syntax): {"accepted": [uid_name(t) for t in a.accepted],
+                                              "refused": [uid_name(t) for t in a.refused_syntaxes]}
+                for a in answers}
+    extra: dict[str, Any] = {
+        "sop_classes": by_class, "supported": [uid_name(a) for a in supported],
+        "unsupported": [uid_name(a.abstract_syntax) for a in answers if not a.supported],
+        "required_missing": [{"abstract_syntax": a, "transfer_syntax": ts} for a, ts in j.required_missing],
+        "roles_not_played": {r: [uid_name(u) for u in v] for r, v in j.roles_missing.items()}}
+    if not answers:
         return "fail", "no presentation context could be negotiated", ("no-presentation-context",), extra
-    if not supported:
-        return ("fail", f"the peer accepted none of the {len(order)} SOP classes we proposed, with any "
-                f"transfer syntax", ("no-presentation-context", "abstract-syntax-not-supported"), extra)
+    if j.status == "fail":
+        what = ", ".join(_refused_text(a) for a in answers[:4]) + (", ..." if len(answers) > 4 else "")
+        which = ("the peer refused the one SOP class we proposed, with every transfer syntax" if len(answers) == 1
+                 else f"the peer accepted none of the {len(answers)} SOP classes we proposed, with any transfer "
+                      f"syntax")
+        return "fail", f"{which}: {what}", j.causes, extra
     problems: list[str] = []
-    causes: list[str] = []
-    if unsupported:
-        problems.append(f"it does not support {', '.join(uid_name(a) for a in unsupported)}")
-        causes.append("abstract-syntax-not-supported")
-    ts_missing = [(a, ts) for a, ts in missing if accepted.get(a)]
-    as_missing = [(a, ts) for a, ts in missing if not accepted.get(a)]
+    if j.unsupported:
+        problems.append("it does not support " + ", ".join(_refused_text(a) for a in j.unsupported))
+    if j.narrow:
+        problems.append(_narrow_text(j.narrow))
+    ts_missing = [(a, ts) for a, ts in j.required_missing if a in supported]
     if ts_missing:
+        accepted = {a.abstract_syntax: a.accepted for a in answers}
         problems.append("required pairs refused although the SOP class is accepted with another transfer "
                         "syntax: " + ", ".join(f"{uid_name(a)} with {uid_name(ts)} (accepted: "
-                                               f"{', '.join(uid_name(x) for x in accepted[a])})"
-                                               for a, ts in ts_missing))
-        causes.insert(0, "transfer-syntax-not-supported")
-    if as_missing and "abstract-syntax-not-supported" not in causes:
-        causes.append("abstract-syntax-not-supported")
-    head = f"the peer accepts {len(supported)} of {len(order)} SOP classes"
-    if problems:
-        return "warn", f"{head}; but {'; '.join(problems)}", tuple(dict.fromkeys(causes)), extra
-    partial = [a for a in supported if refused.get(a)]
-    note = (f" ({len(partial)} of them not with every transfer syntax; see sop_classes)" if partial else "")
-    return "pass", f"{head} with at least one transfer syntax{note}", (), extra
+                                               f"{_names(accepted[a])})" for a, ts in ts_missing))
+    as_missing = [a for a, _ in j.required_missing if a not in supported]
+    if as_missing:
+        problems.append(f"required SOP classes refused: {_names(dict.fromkeys(as_missing))}")
+    head = f"the peer accepts {len(supported)} of {len(answers)} SOP classes"
+    info = []
+    for role, uids in j.roles_missing.items():
+        played = any(role_of and role_of.get(a) == role for a in supported)
+        info.append(f"it serves {'only part of ' if played else 'no '}{ROLE_NAMES.get(role, role)}"
+                    + (f" ({_names(uids)} refused)" if played else "")
+                    + ("" if played else f" ({'a Storage SCP' if role == 'query-retrieve' else 'not its role'})"))
+    info_text = f"; {'; '.join(info)}" if info else ""
+    if j.status == "warn":
+        return "warn", f"{head}; but {'; '.join(problems)}{info_text}", j.causes, extra
+    partial = [a for a in answers if a.supported and a.refused]
+    note = f" ({len(partial)} of them not with every transfer syntax; see sop_classes)" if partial else ""
+    return "pass", f"{head} with at least one transfer syntax{note}{info_text}", (), extra
 
 
 @check("assoc.presentation-contexts", depends=("assoc.ae-title",), title="Presentation contexts",
        timeout=180.0, params={"abstract_syntaxes": list(DEFAULT_ABSTRACT_SYNTAXES),
-                              "transfer_syntaxes": list(DEFAULT_TRANSFER_SYNTAXES), "required": []})
+                              "transfer_syntaxes": list(DEFAULT_TRANSFER_SYNTAXES), "required": [],
+                              "roles": []})
 async def presentation_contexts(ctx: CheckContext) -> CheckResult:
     abstracts = _uids(ctx.params.get("abstract_syntaxes") or DEFAULT_ABSTRACT_SYNTAXES, "abstract_syntaxes")
     transfers = _uids(ctx.params.get("transfer_syntaxes") or DEFAULT_TRANSFER_SYNTAXES, "transfer_syntaxes")
@@ -317,7 +414,16 @@ async def presentation_contexts(ctx: CheckContext) -> CheckResult:
         if not m.contexts:
             return failed(f"no association carrying the proposed contexts was accepted ({bad.outcome}); "
                           f"see assoc.ae-title", ("no-presentation-context",), **ev)
-    status, summary, causes, extra = judge_matrix(m.contexts, required)
+    # A peer is judged by the role it plays: the default matrix's classes by their role, unless the playbook
+    # names the roles it needs (`roles`) or its own classes; transfer syntaxes it names always count.
+    defaults = default_matrix()
+    roles = [str(r) for r in ctx.params.get("roles") or []]
+    for r in roles:
+        if r not in ROLE_NAMES:
+            raise BadInput(f"assoc.presentation-contexts: role {r!r} is not one of {', '.join(ROLE_NAMES)}")
+    status, summary, causes, extra = judge_matrix(
+        m.contexts, required, role_of=default_roles() if abstracts == defaults[0] else {}, asked_roles=roles,
+        asked_syntaxes=() if transfers == defaults[1] else transfers)
     ev.update(extra)
     if status == "pass":
         return passed(summary, **ev)
@@ -339,6 +445,9 @@ async def pdu_length(ctx: CheckContext) -> CheckResult:
           "pdu_lengths": [{"pdu": n, "length": ln} for n, ln in first.pdu_lengths],
           "protocol_violations": list(first.violations)}
     our_text = "unlimited (0)" if ours == 0 else str(ours)
+    if first.release == "pdus-after-release":  # probes/association.py cut off a flood after A-RELEASE-RQ
+        return failed("the peer kept sending PDUs after our A-RELEASE-RQ instead of A-RELEASE-RP; aborted",
+                      judge.violation_causes("pdu-after-release-rq"), **ev)
     if violations:
         v = violations[0]
         return failed(f"the peer sent a {v.get('pdu', 'PDU')} of {v.get('length')} bytes, above the maximum "

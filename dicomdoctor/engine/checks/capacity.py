@@ -17,11 +17,11 @@ from typing import Any
 
 from ...probes import capacity as pc
 from ...probes import dimse as pd
+from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, warned
 from ..registry import check
 from .dimse import not_completed
 
-_LIMIT_REASONS = {(2, 3, 2): "too-many-associations", (2, 3, 1): "temporary-congestion"}
 
 
 def _as_dimse_facts(r: pc.Refusal) -> pd.DimseFacts:
@@ -80,7 +80,7 @@ async def capacity(ctx: CheckContext) -> CheckResult:
         if r.kind in ("echo-refused",) or (r.kind == "timeout" and r.phase == "dimse"):
             return failed(f"the peer accepted an association but {_how(r)}", ("server-overloaded",
                                                                                 "dimse-timeout"), **ev)
-        return not_completed(_as_dimse_facts(r), "not even one association could be opened", ev)
+        return not_completed(_as_dimse_facts(r), "not even one association could be opened", ev, prior=ctx.prior())
     n = facts.accepted
     causes: list[str] = []
     problems: list[str] = []
@@ -92,7 +92,7 @@ async def capacity(ctx: CheckContext) -> CheckResult:
         polite = r.kind == "rejected" and r.result == 2 and r.source == 3
         if polite:
             if n < expect:
-                causes.append(_LIMIT_REASONS.get((2, 3, r.reason or 0), "too-many-associations"))
+                causes.append(judge.reject_causes(2, 3, r.reason or 0)[0])
                 problems.append(f"fewer than the {expect} a busy site needs")
         elif r.kind == "rejected":
             causes += ["too-many-associations", "reject-no-reason"]

@@ -15,21 +15,10 @@ from typing import Any, Mapping
 
 from ...errors import BadInput
 from ...probes import dimse as pd
+from .. import judge
 from ..context import CheckContext, CheckResult, errored, failed, passed, warned
+from ...wording import all_of, count, were
 from ..registry import check
-
-_CONNECT_CAUSES = {
-    "refused": ("server-not-running", "wrong-port", "firewall-reject"),
-    "timeout": ("firewall-drop", "host-unreachable", "server-overloaded"),
-    "unreachable": ("host-unreachable",),
-    "reset": ("firewall-reject", "server-overloaded"),
-    "dns": ("dns-failure",),
-    "unknown-ca": ("tls-unknown-ca",), "self-signed": ("tls-self-signed",), "expired": ("tls-expired",),
-    "not-yet-valid": ("tls-not-yet-valid",), "hostname-mismatch": ("tls-hostname-mismatch",),
-    "client-cert-required": ("tls-client-cert-required",), "no-tls": ("peer-not-tls",),
-    "protocol-mismatch": ("tls-protocol-mismatch",), "other": ("tls-client-cert-required", "peer-not-tls"),
-}
-
 
 def service_kwargs(ctx: CheckContext) -> dict[str, Any]:
     return dict(max_pdu=ctx.options.max_pdu, timeouts=ctx.timeouts, trace=ctx.trace,
@@ -37,7 +26,13 @@ def service_kwargs(ctx: CheckContext) -> dict[str, Any]:
 
 
 def _record_violations(ctx: CheckContext, f: pd.DimseFacts) -> None:
-    """PDU length violations seen here feed assoc.pdu-length when it runs later."""
+    """PDU length violations seen here feed assoc.pdu-length when it runs later. The peer named in the
+    A-ASSOCIATE-AC goes to the report unless an assoc.* check already named it (SCU commands run no assoc.*
+    check when all is well: one association)."""
+    if f.peer and ctx.peer is None:
+        from ..model import PeerInfo
+        ctx.set_peer(PeerInfo(f.peer.get("implementation_class_uid"), f.peer.get("implementation_version_name"),
+                              f.peer.get("max_pdu")))
     if f.pdu_violations:
         ctx.facts.setdefault("pdu-violations", []).extend(f.pdu_violations)
 
@@ -56,6 +51,9 @@ def _base_evidence(f: pd.DimseFacts) -> dict[str, Any]:
         ev["abort"] = f.abort
     if f.phase:
         ev["phase"] = f.phase
+    if f.connect_outcome:
+        ev["connect_outcome"] = f.connect_outcome
+    ev["associated"] = f.peer is not None  # the A-ASSOCIATE-AC came: a failure after it is the service's
     if f.detail:
         ev["detail"] = f.detail
     if f.violations:
@@ -63,86 +61,53 @@ def _base_evidence(f: pd.DimseFacts) -> dict[str, Any]:
     return ev
 
 
-def not_completed(f: pd.DimseFacts, what: str, ev: dict[str, Any], *,
-                  abort_causes: tuple[str, ...] = ("peer-aborted",),
+def _answered(f: pd.DimseFacts) -> bool:
+    """Had the peer answered anything of the request (a response, a match, a sub-operation) before it ended?"""
+    return bool(f.rtts_ms or f.matches or f.pending or f.received or f.stores or f.completed)
+
+
+def not_completed(f: pd.DimseFacts, what: str, ev: dict[str, Any], *, prior: judge.Prior | None = None,
                   no_context_causes: tuple[str, ...] = ("no-presentation-context",)) -> CheckResult:
-    """The service got no final response: why (shared by every DIMSE check)."""
+    """The service got no final response: why (shared by every DIMSE check). `prior`: the earlier checks'
+    evidence (ctx.prior()), so that a refusal after net.reachable saw the port open is judged as such."""
     if f.outcome == "connect-failed":
-        return failed(f"{what}: the connection failed ({f.connect_outcome}: {f.detail})",
-                      _CONNECT_CAUSES.get(f.connect_outcome, ("server-not-running",)), **ev)
+        verdict = judge.judge_transport(f.connect_outcome, prior, phase=f.phase)
+        if verdict.evidence:
+            ev["judgement"] = dict(verdict.evidence)  # which earlier evidence decided the causes
+        return failed(f"{what}: the connection failed ({f.connect_outcome}: {f.detail}){verdict.summary_note()}",
+                      verdict.causes, **ev)
     if f.outcome == "rejected" and f.reject:
         rj = f.reject
         codes = f"{rj['result']}/{rj['source']}/{rj['reason']} {rj['reason_name']}"
-        if rj["source"] == 1 and rj["reason"] == 7:
-            causes: tuple[str, ...] = ("called-ae-not-recognized", "ae-title-invalid")
-        elif rj["source"] == 1 and rj["reason"] == 3:
-            causes = ("calling-ae-not-recognized", "calling-host-mismatch")
-        elif rj["source"] == 3:
-            causes = ("too-many-associations", "server-overloaded")
-        else:
-            causes = ("reject-no-reason", "calling-ae-not-recognized", "called-ae-not-recognized")
-        return failed(f"{what}: the peer rejected the association ({codes})", causes, **ev)
+        return failed(f"{what}: the peer rejected the association ({codes})",
+                      judge.reject_causes(rj["result"], rj["source"], rj["reason"], prior), **ev)
     if f.outcome == "aborted":
+        aborted = bool(f.abort and f.abort.get("source") is not None)
         how = (f"A-ABORT {f.abort.get('source_name') or f.abort.get('source')}, "
                f"{f.abort.get('reason_name') or f.abort.get('reason')}"
-               if f.abort and f.abort.get("source") is not None else "the connection was closed")
+               if f.abort and aborted else "the connection was closed")
+        verdict = judge.judge_abort(f.abort.get("source") if f.abort else None,
+                                    f.abort.get("reason") if f.abort else None, f.phase or "dimse", prior,
+                                    service=f.service, answered=_answered(f))
         if f.phase == "association":
-            return failed(f"{what}: the peer ended the association request ({how})",
-                          ("peer-aborted", "calling-ae-not-recognized", "too-many-associations"), **ev)
-        return failed(f"{what}: the peer aborted during the {f.phase or 'DIMSE'} phase ({how})", abort_causes, **ev)
+            return failed(f"{what}: the peer ended the association request ({how}){verdict.summary_note()}",
+                          verdict.causes, **ev)
+        when = "right after our request, before any response" if not _answered(f) else \
+            f"during the {f.phase or 'DIMSE'} phase"
+        return failed(f"{what}: the peer aborted {when} ({how}){verdict.summary_note()}", verdict.causes, **ev)
     if f.outcome == "timeout":
+        causes = judge.timeout_causes(f.phase, prior, service=f.service)
         if f.phase == "association":
             return failed(f"{what}: no answer to the A-ASSOCIATE-RQ ({f.detail}); the server may be busy with "
-                          f"another client (Orthanc 1.10 serves one at a time) or hung",
-                          ("association-timeout", "server-overloaded"), **ev)
-        return failed(f"{what}: no response within the DIMSE timeout ({f.detail})",
-                      ("dimse-timeout", "server-overloaded"), **ev)
+                          f"another client (Orthanc 1.10 serves one at a time) or hung", causes, **ev)
+        return failed(f"{what}: no response within the DIMSE timeout ({f.detail})", causes, **ev)
     if f.outcome == "protocol-error":
-        return failed(f"{what}: the peer broke the protocol ({f.detail})", ("malformed-pdu",), **ev)
+        return failed(f"{what}: the peer broke the protocol ({f.detail})", judge.violation_causes(f.violation),
+                      **ev)
     if f.outcome == "no-context":
         return failed(f"{what}: the peer accepted no presentation context for it ({f.detail})",
                       no_context_causes, **ev)
-    return errored(f"{what}: {f.outcome}: {f.detail}", **ev)
-
-
-_STATUS_CAUSES: tuple[tuple[int, int, tuple[str, ...]], ...] = (
-    (0xA801, 0xA801, ("move-destination-unknown",)),
-    (0xA702, 0xA702, ("move-connect-back-failed", "out-of-resources")),
-    (0xA700, 0xA7FF, ("out-of-resources",)),
-    (0xA900, 0xA9FF, ("dataset-sop-mismatch",)),
-    (0xC000, 0xCFFF, ("cannot-understand",)),
-    (0x0122, 0x0122, ("service-not-supported", "store-missing-sop-class")),
-    (0x0124, 0x0124, ("calling-ae-not-authorized",)),
-    (0x0110, 0x0110, ("processing-failure",)),
-    (0xB000, 0xBFFF, ("dataset-sop-mismatch",)),
-)
-# The same code means different things per service (PS3.4 Annexes B and C): checked before the table above.
-_QR_STATUS = {0xA900: ("unique-key-required", "dataset-sop-mismatch"),
-              0xFF01: ("attribute-list-error",), 0x0107: ("attribute-list-error",),
-              0x0116: ("attribute-list-error",)}
-_SERVICE_STATUS: dict[str, dict[int, tuple[str, ...]]] = {
-    "C-STORE": {0x0122: ("store-missing-sop-class",), 0xB000: ("store-coerced",), 0xB006: ("store-coerced",),
-                0xB007: ("dataset-sop-mismatch",)},
-    "C-FIND": _QR_STATUS,
-    "C-MOVE": {**_QR_STATUS, 0xB000: ("retrieve-suboperations-failed", "move-connect-back-failed"),
-               0xA701: ("out-of-resources",)},
-    "C-GET": {**_QR_STATUS, 0xB000: ("retrieve-suboperations-failed", "role-selection-ignored"),
-              0xA701: ("out-of-resources",), 0xA702: ("retrieve-suboperations-failed", "role-selection-ignored",
-                                                      "out-of-resources")},
-}
-
-
-def status_causes(status: int | None, service: str = "") -> tuple[str, ...]:
-    """Cause ids for a DIMSE status, most likely first, by service (`"C-STORE"`...) then by range."""
-    if status is None:
-        return ("malformed-pdu",)
-    specific = _SERVICE_STATUS.get(service.upper().replace("_", "-"), {}).get(status)
-    if specific:
-        return specific
-    for lo, hi, causes in _STATUS_CAUSES:
-        if lo <= status <= hi:
-            return causes
-    return ("processing-failure",)
+    return errored(f"{what}: {f.outcome}: {f.detail}", kind="usage" if f.outcome == "listen-failed" else "bug", **ev)
 
 
 def _status_text(f: pd.DimseFacts) -> str:
@@ -162,7 +127,7 @@ async def echo(ctx: CheckContext) -> CheckResult:
     _record_violations(ctx, f)
     ev = _base_evidence(f)
     if f.outcome != "ok":
-        return not_completed(f, "C-ECHO failed", ev)
+        return not_completed(f, "C-ECHO failed", ev, prior=ctx.prior())
     if f.category == "success":
         if len(f.rtts_ms) > 1:
             ev.update(echoes=len(f.rtts_ms), rtt_min_ms=round(min(f.rtts_ms), 1),
@@ -170,7 +135,7 @@ async def echo(ctx: CheckContext) -> CheckResult:
             return passed(f"{len(f.rtts_ms)} C-ECHOs answered {_status_text(f)}, round trip "
                           f"{ev['rtt_min_ms']}-{ev['rtt_max_ms']} ms (average {ev['rtt_avg_ms']})", **ev)
         return passed(f"C-ECHO answered {_status_text(f)} in {f.rtt_ms:.1f} ms", **ev)
-    return failed(f"C-ECHO answered {_status_text(f)}", status_causes(f.status, "C-ECHO"), **ev)
+    return failed(f"C-ECHO answered {_status_text(f)}", judge.status_causes(f.status, "C-ECHO"), **ev)
 
 
 # ------------------------------------------------------------------------------------------- dimse.store
@@ -213,8 +178,41 @@ def collect_sources(paths: list[str], synthetic: int) -> tuple[list[Any], list[d
         if missing:
             invalid.append({"file": str(path), "problem": f"no {' and no '.join(missing)}"})
             continue
+        problem = _sop_class_problem(path, src.sop_class_uid)
+        if problem is not None:
+            invalid.append(problem)
+            continue
         out.append(src)
     return out, invalid
+
+
+def _sop_class_problem(path: Path, meta_uid: str | None) -> dict[str, Any] | None:
+    """The data set's own SOP Class UID (0008,0016) against the File Meta's (0002,0002): a C-STORE sends the
+    data set, so one that lacks it (or disagrees) is broken DICOM a PACS indexes wrongly or rejects, even
+    though the File Meta made the request look right. None when they agree."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    except (InvalidDicomError, OSError, ValueError, EOFError):
+        return None  # load_source read it; what pydicom cannot is not this check's question
+    ds_uid = str(ds.get("SOPClassUID") or "").strip() or None
+    meta = getattr(ds, "file_meta", None)
+    meta_uid = str((meta.get("MediaStorageSOPClassUID") if meta is not None else None) or meta_uid or "").strip()
+    causes, which = judge.sop_class_causes(ds_uid, meta_uid or None)
+    if not causes:
+        return None
+    if which == "disagree":
+        text = (f"the data set's SOP Class UID (0008,0016) {ds_uid} disagrees with the File Meta's Media Storage "
+                f"SOP Class UID (0002,0002) {meta_uid}")
+    elif which == "dataset":
+        text = (f"the data set has no SOP Class UID (0008,0016); only the File Meta names one "
+                f"(Media Storage SOP Class UID (0002,0002) {meta_uid})")
+    else:
+        text = "neither the data set (0008,0016) nor the File Meta (0002,0002) has a SOP Class UID"
+    return {"file": str(path), "problem": text, "missing_in": which, "causes": list(causes),
+            "dataset_sop_class_uid": ds_uid, "file_meta_sop_class_uid": meta_uid or None}
 
 
 def load_sources(paths: list[str], synthetic: int) -> list[Any]:
@@ -222,14 +220,29 @@ def load_sources(paths: list[str], synthetic: int) -> list[Any]:
     return collect_sources(paths, synthetic)[0]
 
 
-def _no_context_causes(entry: dict[str, Any]) -> tuple[str, ...]:
-    """No accepted context for an instance: why, from the peer's answer for its SOP class."""
-    result = entry.get("context_result")
-    if result == 3:
-        return ("abstract-syntax-not-supported", "store-missing-sop-class")
-    if result in (4, 0):  # 0: accepted, but not in a syntax we can send this (compressed) instance in
-        return ("transfer-syntax-not-supported",)
-    return ("no-presentation-context", "store-missing-sop-class")
+async def _no_context_judgement(ctx: CheckContext, entry: dict[str, Any], live: bool) -> tuple[tuple[str, ...], str]:
+    """No accepted context for an instance: (causes, a clause for the summary), judged from every answer the
+    peer gave for its SOP class (judge.store_refusal_causes): this run's matrix, or one small negotiation
+    learned only now (`live`: the peer still answers), since a result 3 can mean "not in this transfer
+    syntax" (Orthanc 1.10)."""
+    from ...net.datasets import uid_name as _uid_name
+    from .assoc import SHORT_TS_NAMES, class_answer
+
+    def uid_name(uid: str) -> str:
+        return SHORT_TS_NAMES.get(uid) or _uid_name(uid)
+
+    sop = str(entry.get("sop_class_uid") or "")
+    learned = await class_answer(ctx, sop) if live and sop else None
+    causes, convert = judge.store_refusal_causes(entry.get("context_result"), learned)
+    if convert:
+        entry["convert_to"] = convert
+        only = ", ".join(uid_name(t) for t in (learned.accepted if learned else (convert,)))
+        return causes, (f"; the peer accepts {uid_name(sop)} only as {only}: convert the instance to "
+                        f"{uid_name(convert)} before sending, or let the peer accept the transfer syntax the "
+                        f"instance has")
+    if learned is not None and learned.refused and not learned.accepted:
+        return causes, f"; the peer refused {uid_name(sop)} with every transfer syntax we tried"
+    return causes, ""
 
 
 def _store_why(entry: dict[str, Any]) -> str:
@@ -246,15 +259,18 @@ def _store_why(entry: dict[str, Any]) -> str:
        params={"files": [], "synthetic": 0})
 async def store(ctx: CheckContext) -> CheckResult:
     files = [str(p) for p in ctx.params.get("files") or []]
-    synthetic = int(ctx.params.get("synthetic") or 0) or (0 if files else 1)
+    # Files the user names win over a playbook's synthetic default (store.yaml: synthetic 1).
+    synthetic = 0 if files else (int(ctx.params.get("synthetic") or 0) or 1)
     sources, invalid = collect_sources(files, synthetic)
     base: dict[str, Any] = {"synthetic": bool(synthetic)}
     if invalid:
         base["invalid_files"] = invalid[:pd.KEEP_RESULTS]
+    invalid_causes = tuple(dict.fromkeys(c for i in invalid for c in i.get("causes") or ["store-missing-sop-class"]))
+    first_problem = f"{Path(invalid[0]['file']).name}: {invalid[0]['problem']}" if invalid else ""
     if not sources:
-        return failed(f"C-STORE not attempted: none of the {len(invalid)} files has both a SOP Class UID and a SOP "
-                      f"Instance UID, so no request can be built (nothing was sent)", ("store-missing-sop-class",),
-                      instances=0, **base)
+        which = "the file is" if len(invalid) == 1 else f"all {len(invalid)} files are"
+        return failed(f"C-STORE not attempted: {which} broken DICOM that a PACS would index wrongly or reject "
+                      f"({first_problem}); nothing was sent", invalid_causes, instances=0, **base)
     f = await pd.store(ctx.target, sources, **service_kwargs(ctx))
     _record_violations(ctx, f)
     ev = _base_evidence(f)
@@ -266,26 +282,33 @@ async def store(ctx: CheckContext) -> CheckResult:
     if f.outcome != "ok" and bad is None:
         # The association ended under us (abort, timeout, closed): the one diagnosis shared by all services.
         done = counts["success"] + counts["warning"]
-        what = (f"C-STORE stopped after {done} of {len(sources)} instances" if f.stores or done
+        what = (f"C-STORE stopped after {done} of {count(len(sources), 'instance')}" if f.stores or done
                 else "C-STORE failed")
-        return not_completed(f, what, ev, no_context_causes=("store-missing-sop-class",
+        return not_completed(f, what, ev, prior=ctx.prior(), no_context_causes=("store-missing-sop-class",
                                                               "transfer-syntax-not-supported"))
     if bad is not None:
-        causes = (status_causes(bad.get("status"), "C-STORE") if bad.get("status") is not None
-                  else _no_context_causes(bad))
+        learned = ""
+        if bad.get("status") is not None:
+            causes = judge.status_causes(bad.get("status"), "C-STORE")
+        else:
+            causes, learned = await _no_context_judgement(ctx, bad, f.outcome == "ok")
+            ev["stores"] = f.stores[:pd.KEEP_RESULTS]
         why = _store_why(bad) if bad.get("status") is not None else \
-            f"no accepted presentation context for {bad.get('sop_class_uid')} ({bad.get('detail', '')})"
+            f"no accepted presentation context for {bad.get('sop_class_uid')} ({bad.get('detail', '')}){learned}"
         ended = "" if f.outcome == "ok" else f"; then the association ended ({f.outcome})"
-        return failed(f"C-STORE: {counts['failure']} of {len(sources)} instances failed: {why}{ended}", causes, **ev)
+        return failed(f"C-STORE: {counts['failure']} of {count(len(sources), 'instance')} failed: {why}{ended}", causes,
+                      **ev)
     sent = len(f.stores)
     if counts["warning"]:
         w = next(s for s in f.stores if s.get("category") == "warning")
-        return warned(f"C-STORE: {counts['warning']} of {sent} instances stored with a warning ({_store_why(w)})",
-                      status_causes(w.get("status"), "C-STORE"), **ev)
+        return warned(f"C-STORE: {counts['warning']} of {count(sent, 'instance')} stored with a warning "
+                      f"({_store_why(w)})",
+                      judge.status_causes(w.get("status"), "C-STORE"), **ev)
     if invalid:
-        return failed(f"C-STORE: {sent} instances stored, but {len(invalid)} files were not sent: they lack a SOP "
-                      f"Class or Instance UID", ("store-missing-sop-class",), **ev)
-    return passed(f"C-STORE: all {sent} instances stored", **ev)
+        return failed(f"C-STORE: {count(sent, 'instance')} stored, but {count(len(invalid), 'file')} "
+                      f"{were(len(invalid))} not sent, broken DICOM that a PACS would index wrongly or reject "
+                      f"({first_problem})", invalid_causes, **ev)
+    return passed(f"C-STORE: {all_of(sent, 'instance')} {were(sent)} stored", **ev)
 
 
 # -------------------------------------------------------------------------------------------- queries
@@ -324,6 +347,3 @@ def _level(value: Any) -> str:
     if level not in ("PATIENT", "STUDY", "SERIES", "IMAGE"):
         raise BadInput(f"Q/R level {value!r} is not one of PATIENT, STUDY, SERIES, IMAGE")
     return level
-
-
-_QR_ABORT = ("calling-ae-not-authorized", "peer-aborted")  # Orthanc aborts a C-FIND/MOVE/GET from an unknown AE

@@ -9,40 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import kb
 from ..context import CheckContext, CheckResult, passed, warned
 from ..model import PeerInfo
 from ..registry import check
 from .assoc import association_facts
 
 
-def identify(uid: str | None, version: str | None) -> dict[str, Any] | None:
-    """The knowledge base's product guess, as plain values; None when it knows nothing."""
-    try:
-        from .. import kb
-    except ImportError:  # the knowledge base is optional for this check: the raw items are the evidence
-        return None
-    finder = getattr(kb, "identify_product", None)
-    if finder is None:
-        return None
-    guess = finder(uid, version)
-    if guess is None:
-        return None
-    if isinstance(guess, dict):
-        return guess
-    to_json = getattr(guess, "to_json_dict", None)
-    if callable(to_json):
-        return dict(to_json())
-    fields = getattr(guess, "__dataclass_fields__", None)
-    if fields:
-        return {name: getattr(guess, name) for name in fields}
-    return {"name": str(guess)}
+def identify(uid: str | None, version: str | None) -> dict[str, Any]:
+    """The knowledge base's product guess, as plain values (product None when it knows nothing)."""
+    return kb.identify_product(uid, version)
 
 
-def _product_text(product: dict[str, Any] | None) -> str:
-    if not product:
-        return ""
-    name = product.get("name") or product.get("product") or product.get("toolkit") or ""
-    note = product.get("note") or product.get("summary") or ""
+def _product_text(product: dict[str, Any]) -> str:
+    name = product["product"] or product["toolkit"] or ""
+    note = product["note"] if name else ""
     return f"{name}{f' ({note})' if note else ''}" if name else ""
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ...probes.raw import raw_probe
 from ...probes.tcp import ConnectFacts, DNSFacts, resolve, tcp_connect
+from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, warned
 from ..registry import check
 
@@ -31,26 +32,6 @@ async def dns(ctx: CheckContext) -> CheckResult:
     return failed(f"{f.host} does not resolve: {f.error}", "dns-failure", error=f.error, **ev)
 
 
-_CAUSES = {
-    # Ranked (failure-modes FM-02/03): a refusal is most often a stopped server or a wrong port.
-    "refused": ("server-not-running", "wrong-port", "firewall-reject", "listening-on-other-address"),
-    "timeout": ("firewall-drop", "host-unreachable", "server-overloaded"),
-    "unreachable": ("host-unreachable",),
-    "reset": ("firewall-reject", "server-overloaded", "server-not-running"),
-    "dns": ("dns-failure",),
-}
-
-
-# What a raw SYN's answer says about a failed connect (probes/raw.py): who answered tells a stopped server
-# (the host's own RST) from a firewall (an ICMP "administratively prohibited", or nothing at all).
-_RAW_CAUSES = {
-    "closed": ("server-not-running", "wrong-port", "listening-on-other-address", "firewall-reject"),
-    "prohibited": ("firewall-reject", "server-not-running", "wrong-port"),
-    "filtered": ("firewall-drop", "host-unreachable", "server-overloaded"),
-    "unreachable": ("host-unreachable", "firewall-reject"),
-}
-
-
 async def _raw_evidence(ctx: CheckContext, outcome: str) -> dict[str, Any] | None:
     """The raw SYN probe (and, when asked, a TCP traceroute) for a connect that failed; None when off.
 
@@ -65,22 +46,59 @@ async def _raw_evidence(ctx: CheckContext, outcome: str) -> dict[str, Any] | Non
                                    budget=15.0 if trace else 4.0)
 
 
+# Checks that read the shared association attempt (assoc.probe), and check families that open associations
+# of their own. tls.handshake and net.* never send an A-ASSOCIATE-RQ.
+_SHARED_PROBE_CHECKS = frozenset({"assoc.ae-title", "assoc.presentation-contexts", "assoc.pdu-length",
+                                  "peer.identity"})
+_ASSOCIATING_FAMILIES = ("assoc.", "dimse.", "peer.", "perf.")
+
+
+async def connect_facts(ctx: CheckContext, timeout: float) -> ConnectFacts:
+    """Reachability measured on the connection of the first association when the run holds one.
+
+    Some legacy SCPs (RSNA CTN's simple_storage, older modality and PACS software) exit when a client connects
+    and closes without sending an A-ASSOCIATE-RQ, so a bare connect would knock over the peer it diagnoses.
+    When the run's later checks read the shared association attempt, that attempt runs now and its own TCP
+    connect is the measurement; when only other associating checks follow (quick: dimse.echo), a one-context
+    Verification association does the same. A bare connect-and-close is left for runs where no association
+    follows."""
+    from .assoc import association_facts, verification_attempt  # here: keeps the registration order
+
+    t = ctx.target
+    planned = set(ctx.planned)
+    attempt = None
+    try:
+        if planned & _SHARED_PROBE_CHECKS:
+            attempt = await association_facts(ctx)
+        elif any(c.startswith(_ASSOCIATING_FAMILIES) for c in planned):
+            attempt = await ctx.fact("net.reachable.association", lambda: verification_attempt(ctx))
+    except Exception:  # the probe is bounded and never raises for the peer; a bug there falls back below
+        attempt = None
+    if attempt is not None and attempt.connect is not None:
+        return attempt.connect
+    return await ctx.fact("net.reachable", lambda: tcp_connect(t.host, t.port, timeout))
+
+
 @check("net.reachable", depends=("net.dns",), title="TCP connection", timeout=60.0,
        params={"raw_probe": True, "traceroute": False})
 async def reachable(ctx: CheckContext) -> CheckResult:
     t = ctx.target
     timeout = float(ctx.timeouts.connect or 10.0)
-    f: ConnectFacts = await ctx.fact("net.reachable", lambda: tcp_connect(t.host, t.port, timeout))
+    f: ConnectFacts = await connect_facts(ctx, timeout)
     where = f"{t.host}:{t.port}"
     ev: dict[str, Any] = dict(outcome=f.outcome, address=f.address, port=t.port,
               connect_ms=round(f.connect_ms, 1) if f.connect_ms is not None else None,
-              errno=f.errno, detail=f.detail)
-    causes = _CAUSES.get(f.outcome, ("host-unreachable",))
+              errno=f.errno, detail=f.detail, measured_on=f.measured_on)
     raw = await _raw_evidence(ctx, f.outcome)
+    syn = ""
     if raw is not None:
         ev["raw_probe"] = raw
         syn = str((raw.get("syn") or {}).get("outcome") or "")
-        causes = _RAW_CAUSES.get(syn, causes)
+    # The raw probe's reading supports or contradicts the connect's; it never silently replaces it.
+    verdict = judge.judge_connect(f.outcome, ctx.prior(), raw_syn=syn or None)
+    causes = verdict.causes
+    if syn:
+        ev["judgement"] = {"confidence": verdict.confidence, **verdict.evidence}
     if f.outcome == "open":
         ms = f" in {f.connect_ms:.1f} ms" if f.connect_ms is not None else ""
         if f.connect_ms is not None and f.connect_ms > 1000:
@@ -88,6 +106,8 @@ async def reachable(ctx: CheckContext) -> CheckResult:
                           "server-overloaded", **ev)
         return passed(f"{where} accepts TCP connections{ms}", **ev)
     raw_note = f"; raw SYN probe: {raw['meaning']}" if raw and raw.get("meaning") else ""
+    if verdict.confidence == "low":
+        raw_note += f" ({verdict.note}; confidence in the causes is low)"
     if f.outcome == "refused":
         return failed(f"{where} refused the connection: nothing listens on port {t.port} there "
                       f"(or a firewall rejects it){raw_note}", causes, **ev)

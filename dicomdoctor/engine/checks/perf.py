@@ -16,9 +16,10 @@ from typing import Any
 
 from ...errors import BadInput
 from ...probes import throughput as pt
+from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, warned
 from ..registry import check
-from .dimse import not_completed, service_kwargs, status_causes
+from .dimse import not_completed, service_kwargs
 
 MAX_PDU_FIELD = 0xFFFFFFFF
 MAX_COUNT = 500
@@ -87,11 +88,11 @@ async def throughput(ctx: CheckContext) -> CheckResult:
             if bad.get("error_comment"):
                 why += f" (Error Comment: {bad['error_comment']})"
             ev.update(status=bad.get("status"), status_name=bad.get("status_name"), category=bad.get("category"))
-            causes = (status_causes(bad.get("status"), "C-STORE") if bad.get("status") is not None
+            causes = (judge.status_causes(bad.get("status"), "C-STORE") if bad.get("status") is not None
                       else ("store-missing-sop-class", "transfer-syntax-not-supported"))
             return failed(f"{what} refused: {why}; throughput not measured", causes, **ev)
         ev.update(outcome=f.outcome, phase=f.phase or None, abort=f.abort, reject=f.reject, detail=f.detail)
-        return not_completed(f, f"{what} did not complete", ev,
+        return not_completed(f, f"{what} did not complete", ev, prior=ctx.prior(),
                              no_context_causes=("store-missing-sop-class", "transfer-syntax-not-supported"))
     if not done:
         return failed("no C-STORE completed, so no throughput could be measured", ("peer-aborted",), **ev)

@@ -6,6 +6,8 @@ name or ID) stay in the evidence, under their keyword, where report/redact.py hi
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 from typing import Any, Mapping
@@ -13,10 +15,11 @@ from typing import Any, Mapping
 from ...errors import BadInput
 from ...probes import dimse as pd
 from ...probes import retrieve as pr
+from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, skipped, warned
 from ..registry import check
-from .dimse import (_QR_ABORT, _base_evidence, _level, _record_violations, _status_text, not_completed,
-                    query_keys, query_model, service_kwargs, status_causes)
+from .dimse import (_base_evidence, _level, _record_violations, _status_text, not_completed, query_keys,
+                    query_model, service_kwargs)
 
 _QR_NO_CONTEXT = ("service-not-supported", "abstract-syntax-not-supported")
 
@@ -109,7 +112,7 @@ async def find(ctx: CheckContext) -> CheckResult:
               results_kept=len(f.results), cancelled=f.cancelled, max_results=max_results or None,
               pending_statuses=f.pending_statuses)
     if f.outcome != "ok":
-        return not_completed(f, "C-FIND failed", ev, abort_causes=_abort_causes(f), no_context_causes=_QR_NO_CONTEXT)
+        return not_completed(f, "C-FIND failed", ev, prior=ctx.prior(), no_context_causes=_QR_NO_CONTEXT)
     where = f"C-FIND at {level} level ({'Patient' if pr.model_key(model) == 'patient' else 'Study'} Root)" \
         if pr.model_key(model) in ("patient", "study") else f"C-FIND at {level} level"
     optional = f.pending_statuses.get("FF01", 0)
@@ -136,9 +139,9 @@ async def find(ctx: CheckContext) -> CheckResult:
                           f"results without saying so{note}", ("find-results-truncated",), **ev)
         return passed(f"{where} returned {f.matches} match{plural}{note}", **ev)
     if f.category == "warning":
-        return warned(f"{where} ended with {_status_text(f)} after {f.matches} matches",
-                      status_causes(f.status, "C-FIND"), **ev)
-    return failed(f"{where} failed: {_status_text(f)}", status_causes(f.status, "C-FIND"), **ev)
+        return warned(f"{where} ended with {_status_text(f)} after {f.matches} match{'' if f.matches == 1 else 'es'}",
+                      judge.status_causes(f.status, "C-FIND"), **ev)
+    return failed(f"{where} failed: {_status_text(f)}", judge.status_causes(f.status, "C-FIND"), **ev)
 
 
 # ------------------------------------------------------------------------------------------------- retrieve
@@ -155,15 +158,6 @@ def _retrieve_evidence(f: pd.DimseFacts, ev: dict[str, Any]) -> None:
 def _counts(f: pd.DimseFacts, listening: bool = True) -> str:
     text = f"completed {f.completed or 0}, failed {f.failed or 0}, warning {f.warning or 0}"
     return text + (f"; received {f.received}" if listening else "")
-
-
-def _abort_causes(f: pd.DimseFacts) -> tuple[str, ...]:
-    """An A-ABORT as the only answer to a Q/R request is how Orthanc refuses an AE title it does not allow to
-    query or retrieve (DicomAlwaysAllowFind/Move/Get, per-modality AllowFind...); one after some responses is
-    a peer giving up mid-way."""
-    if f.matches or f.pending or f.received:
-        return ("peer-aborted", "calling-ae-not-authorized")
-    return _QR_ABORT
 
 
 def _what(service: str, f: pd.DimseFacts) -> str:
@@ -200,7 +194,7 @@ def _needs_unique_keys(f: pd.DimseFacts, ev: Mapping[str, Any], causes: tuple[st
 
 @check("dimse.move", depends=("assoc.ae-title",), title="C-MOVE", timeout=600.0,
        params={"destination": "", "listen_port": 0, "listen_host": "127.0.0.1", "level": "STUDY", "keys": {},
-               "model": "", "out": "", "sample": False, "discriminate": True})
+               "model": "", "out": "", "sample": False, "discriminate": True, "listen_auto": False})
 async def move(ctx: CheckContext) -> CheckResult:
     level, keys, model = _qr_params(ctx)
     destination = str(ctx.params.get("destination") or ctx.target.calling_ae)
@@ -225,10 +219,20 @@ async def move(ctx: CheckContext) -> CheckResult:
     if f.outcome == "nothing-to-retrieve":
         return skipped(f"not applicable: nothing to move ({f.detail})", **ev)
     if f.outcome != "ok":
-        return not_completed(f, _what("C-MOVE", f), ev, abort_causes=_abort_causes(f),
+        return not_completed(f, _what("C-MOVE", f), ev, prior=ctx.prior(),
                              no_context_causes=_QR_NO_CONTEXT)
     named = bool(ctx.params.get("destination")) and destination.strip() != ctx.target.calling_ae.strip()
-    return judge_move(f, destination, port, ev, named=named)
+    if not ctx.params.get("listen_auto") or port is None:
+        return judge_move(f, destination, port, ev, named=named)
+    # commands/move.py chose a free port for our receiver: a PACS that knows our AE title has it with another
+    # port, so a missing connect-back is first of all that (the order judge_move gives a named destination).
+    ev["listen_auto"] = True
+    result = judge_move(f, destination, port, ev, named=True)
+    return dataclasses.replace(result, summary=(
+        f"{result.summary}; our Storage SCP listened as {destination} on {ctx.params.get('listen_host') or '127.0.0.1'}:"
+        f"{port}, a free port chosen because no --listen was given" + (
+            "" if f.connect_back else f": if the PACS has {destination} with another port, run again with "
+                                      f"--listen THAT_PORT (or register this one)")))
 
 
 def _spent_longer(f: pd.DimseFacts, rnd: Mapping[str, Any]) -> bool:
@@ -252,14 +256,14 @@ def judge_move(f: pd.DimseFacts, destination: str, port: int | None, ev: dict[st
                       ("move-destination-unknown",), **ev)
     if f.connect_back and (f.category in ("failure", "warning") or (f.failed or 0) > 0):
         # The PACS knew us and reached us: the sub-operations themselves failed.
-        sub = ("retrieve-suboperations-failed",) + tuple(c for c in status_causes(f.status, "C-MOVE")
+        sub = ("retrieve-suboperations-failed",) + tuple(c for c in judge.status_causes(f.status, "C-MOVE")
                                                          if c not in ("move-connect-back-failed",
                                                                       "move-destination-unknown"))
         result = warned if f.category == "warning" and (f.completed or 0) > 0 else failed
         return result(f"C-MOVE to {destination}: {_status_text(f)} ({counts}); the peer did connect back, so its "
                       f"sub-operations failed", tuple(dict.fromkeys(sub)), **ev)
     if f.category in ("failure", "warning") or (f.failed or 0) > 0:
-        base = status_causes(f.status, "C-MOVE")
+        base = judge.status_causes(f.status, "C-MOVE")
         why = ""
         if f.query_matches == 0:
             causes: tuple[str, ...] = ("find-no-matches",) + base
@@ -339,7 +343,7 @@ async def get(ctx: CheckContext) -> CheckResult:
     if f.outcome == "nothing-to-retrieve":
         return skipped(f"not applicable: nothing to retrieve ({f.detail})", **ev)
     if f.outcome != "ok":
-        return not_completed(f, _what("C-GET", f), ev, abort_causes=_abort_causes(f),
+        return not_completed(f, _what("C-GET", f), ev, prior=ctx.prior(),
                              no_context_causes=_QR_NO_CONTEXT)
     return judge_get(f, ev)
 
@@ -355,13 +359,13 @@ def judge_get(f: pd.DimseFacts, ev: dict[str, Any]) -> CheckResult:
                       f"({roles.get('proposed', 0)} storage classes), so it could not send the instances back on "
                       f"this association", ("role-selection-ignored", "retrieve-suboperations-failed"), **ev)
     if f.category == "failure" or (f.failed or 0) > 0:
-        causes = status_causes(f.status, "C-GET") if f.category == "failure" else ("retrieve-suboperations-failed",)
+        causes = judge.status_causes(f.status, "C-GET") if f.category == "failure" else ("retrieve-suboperations-failed",)
         causes = _needs_unique_keys(f, ev, causes)
         why = (f"; the identifier lacks the unique key(s) {', '.join(ev['missing_keys'])}"
                if causes[0] == "unique-key-required" else "")
         return failed(f"C-GET: {_status_text(f)} ({counts}){why}", causes, **ev)
     if f.category == "warning":
-        return warned(f"C-GET: {_status_text(f)} ({counts})", status_causes(f.status, "C-GET"), **ev)
+        return warned(f"C-GET: {_status_text(f)} ({counts})", judge.status_causes(f.status, "C-GET"), **ev)
     if f.received == 0:
         if (f.completed or 0) > 0:
             return warned(f"C-GET reports {f.completed} completed but no instance arrived on the association",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...probes.tls import TLSFacts, probe_tls
+from ...probes.tls import TLSFacts, probe_tls, silent_handshake
+from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, skipped, warned
 from ..registry import check
 
@@ -12,18 +13,6 @@ WARN_DAYS = 30
 # BCP 195 (RFC 9325): TLS 1.2 or newer. Older versions are a warning: the peer works today but is weak.
 _MODERN = ("TLSv1.2", "TLSv1.3")
 
-_CAUSES: dict[str, tuple[str, ...]] = {
-    "unknown-ca": ("tls-unknown-ca",),
-    "self-signed": ("tls-self-signed", "tls-unknown-ca"),
-    "expired": ("tls-expired",),
-    "not-yet-valid": ("tls-not-yet-valid", "tls-expired"),
-    "hostname-mismatch": ("tls-hostname-mismatch",),
-    "client-cert-required": ("tls-client-cert-required",),
-    "no-tls": ("peer-not-tls",),
-    "protocol-mismatch": ("tls-protocol-mismatch", "tls-unknown-ca"),
-    "other": ("tls-client-cert-required", "tls-protocol-mismatch", "peer-not-tls"),
-    "connect-failed": ("server-not-running", "firewall-drop"),
-}
 _WHAT = {
     "unknown-ca": "the peer's certificate is not signed by a CA we trust",
     "self-signed": "the peer's certificate is self-signed and not in our trust store",
@@ -44,6 +33,10 @@ async def tls_facts(ctx: CheckContext) -> TLSFacts:
     server_name = (t.tls.server_name if t.tls else None) or t.host
     context = ctx.ssl_context()
     assert context is not None, "tls_facts is only for TLS targets"
+    for earlier in ("assoc.probe", "net.reachable.association"):  # net.reachable may have tried TLS already
+        silent = silent_handshake(ctx.facts.get(earlier))
+        if silent is not None:
+            return silent
     return await ctx.fact("tls.handshake", lambda: probe_tls(
         t.host, t.port, context, server_hostname=server_name, timeout=timeout,
         called_ae=t.called_ae, calling_ae=t.calling_ae))
@@ -88,7 +81,8 @@ async def handshake(ctx: CheckContext) -> CheckResult:
             summary += f": it answered a plain A-ASSOCIATE-RQ with {f.plain_answer.detail}"
         elif f.detail:
             summary += f" ({f.detail})"
-        return failed(summary, _CAUSES.get(outcome, ("tls-unknown-ca",)), **ev)
+        verdict = judge.judge_tls(outcome, ctx.prior())
+        return failed(summary + verdict.summary_note(), verdict.causes, **ev)
     notes = []
     causes: list[str] = []
     if t.tls.insecure:

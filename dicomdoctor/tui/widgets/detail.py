@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
@@ -18,16 +19,33 @@ MAX_TABLE_ROWS = 300
 
 
 class FindingDetail(VerticalScroll):
-    """Rendering only: the app says what to show."""
+    """Rendering only: the app says what to show.
+
+    Replacing the pane's widgets takes two steps Textual completes later (remove, then mount), so a request
+    is applied by a callback in the pane's own message queue: requests apply one at a time, in order, a
+    superseded one is dropped (the pane never holds two findings' widgets), and once the newest is on screen
+    `shown` names it and `Shown` is posted — what tests (and anything else) wait on, instead of time."""
 
     can_focus = True
     BINDINGS = [Binding("escape", "back", "Findings", show=False)]  # the footer is full at 80 columns
+
+    class Shown(Message):
+        """The pane now shows `what`: a Finding, or the text of a message."""
+
+        def __init__(self, what: "Finding | str") -> None:
+            super().__init__()
+            self.what = what
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.shown: Finding | str | None = None
+        self._asked = 0
 
     def action_back(self) -> None:
         self.screen.query_one("#findings").focus()
 
     def show_message(self, text: str) -> None:
-        self._replace([Static(text, classes="detail-note", markup=False)])
+        self._replace([Static(text, classes="detail-note", markup=False)], text)
 
     def show_running(self, target: str, check: str) -> None:
         self.show_message(f"{check} on {target}: running…")
@@ -79,9 +97,19 @@ class FindingDetail(VerticalScroll):
             if cause.refs:
                 text.append(f"\n{lb['refs']}: " + "; ".join(cause.refs), style="dim")
             widgets.append(Static(text, classes="detail-cause"))
-        self._replace(widgets)
+        self._replace(widgets, finding)
 
-    def _replace(self, widgets: list[Widget]) -> None:
-        self.remove_children()
-        self.mount_all(widgets)
+    def _replace(self, widgets: list[Widget], what: "Finding | str") -> None:
+        self._asked += 1
+        self.shown = None
+        self.call_later(self._swap, widgets, what, self._asked)
+
+    async def _swap(self, widgets: list[Widget], what: "Finding | str", asked: int) -> None:
+        if asked != self._asked:
+            return  # a newer request follows in the queue
+        await self.remove_children()
+        await self.mount_all(widgets)
         self.scroll_home(animate=False)
+        if asked == self._asked:
+            self.shown = what
+            self.post_message(self.Shown(what))
