@@ -1,6 +1,6 @@
 """Run every SCU command and `diagnose` against every hostile peer (benchmarks/hostile_peers.py) and print,
 per case: wall time, exit code, the failing finding's check and first cause, the peak RSS of the
-dicomdoctor process (from os.wait4's rusage of that one child) and whether the case is within its bounds.
+dicomdoctor process (its own VmHWM, polled from /proc) and whether the case is within its bounds.
 
     python benchmarks/hostile.py [--timeout 5] [--cases frag-tiny,pending-forever] [--commands echo,find]
 

@@ -371,9 +371,15 @@ class HostilePeer:
         self.close()
 
 
-def _vm_hwm_kb(pid: int) -> int | None:
-    """The peak resident set of process `pid` so far (VmHWM, KiB), or None once it is gone."""
+def _vm_hwm_kb(pid: int, argv: list[str] | None = None) -> int | None:
+    """The peak resident set of process `pid` so far (VmHWM, KiB), or None once it is gone (or, with `argv`,
+    while it has not yet exec'd `argv`: between fork and exec the child still is a copy of the parent, and
+    its VmHWM would be the test runner's)."""
     try:
+        if argv is not None:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[:len(argv)] != [a.encode() for a in argv]:
+                    return None
         with open(f"/proc/{pid}/status", encoding="ascii") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
@@ -398,7 +404,7 @@ def run_measured(argv: list[str], timeout: float) -> tuple[int, bytes, bytes, fl
         proc = subprocess.Popen(argv, stdout=out_f, stderr=err_f)
         deadline = t0 + timeout
         while proc.poll() is None:
-            hwm = _vm_hwm_kb(proc.pid)
+            hwm = _vm_hwm_kb(proc.pid, argv)
             if hwm is not None:
                 peak = max(peak, hwm)
             if time.monotonic() > deadline:  # a safety net: the run is late, not the measurement

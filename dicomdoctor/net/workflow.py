@@ -282,7 +282,8 @@ class CommitmentListener:
         await self.server.close()
 
 
-async def wait_report(assoc: "Association", listener: CommitmentListener | None, seconds: float) -> dict[str, Any] | None:
+async def wait_report(assoc: "Association", listener: CommitmentListener | None,
+                      seconds: float) -> dict[str, Any] | None:
     """The Storage Commitment report, from whichever comes first within `seconds`: an N-EVENT-REPORT on
     this association (answered here), or one our listener received. None when none came."""
     import asyncio

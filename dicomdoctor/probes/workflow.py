@@ -64,7 +64,8 @@ async def worklist(target: Target, keys: Mapping[str, Any], *, relax: bool = Tru
     query_keys = dict(keys)
     extra: dict[str, Any] = {}
 
-    async def one(assoc: Association, facts: DimseFacts, ks: Mapping[str, Any], record: bool) -> tuple[int, Response | None]:
+    async def one(assoc: Association, facts: DimseFacts, ks: Mapping[str, Any],
+                  record: bool) -> tuple[int, Response | None]:
         matches, final = 0, None
         query = nw.find_worklist(assoc, ks)
         async for rsp in query:

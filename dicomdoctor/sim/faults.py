@@ -142,6 +142,20 @@ class MoveUnreachable(Fault):
     """Accept any C-MOVE destination but connect back to a port where nothing listens (FM-31)."""
 
 
+@dataclass(frozen=True, slots=True)
+class WorkflowService(Fault):
+    """Serve a workflow service (sim/workflow.py): worklist (mode = the entries file, "" = one synthetic entry),
+    mpps (ok | refuse | closed | hang), commitment (ok | no-report | fail | delay:S)."""
+
+    service: str = ""
+    mode: str = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class UserIdentityRequired(Fault):
+    """Reject associations that propose no user identity (1/1/1); answer a positive response when asked."""
+
+
 # --- names of rejections and statuses -------------------------------------------------------------------
 
 # PS3.8 Table 9-21: name -> (result, source, reason). Names follow the standard's wording, shortened.
@@ -330,6 +344,25 @@ def _simple(cls: type[Fault]) -> Callable[[str, str | None], Fault]:
     return lambda name, value: cls()
 
 
+_WORKFLOW_MODES = {"mpps": ("ok", "refuse", "closed", "hang"), "commitment": ("ok", "no-report", "fail")}
+
+
+def _workflow(service: str) -> Callable[[str, str | None], Fault]:
+    def parse(name: str, value: str | None) -> Fault:
+        mode = (value or ("" if service == "worklist" else "ok")).strip()
+        if service == "commitment" and mode.startswith("delay:"):
+            try:
+                if not 0 <= float(mode[6:]) <= 3600:
+                    raise ValueError
+            except ValueError:
+                raise BadInput(f"fault {name}={value}: delay:S takes seconds from 0 to 3600") from None
+        elif service in _WORKFLOW_MODES and mode not in _WORKFLOW_MODES[service]:
+            raise BadInput(f"fault {name}={value}: expected one of {', '.join(_WORKFLOW_MODES[service])}"
+                           + (" or delay:S" if service == "commitment" else ""))
+        return WorkflowService(service=service, mode=mode)
+    return parse
+
+
 @dataclass(frozen=True, slots=True)
 class FaultSpec:
     name: str
@@ -380,6 +413,17 @@ FAULTS: tuple[FaultSpec, ...] = (
               "ignore SCP/SCU role selection (C-GET sub-operations fail)", _simple(IgnoreRoles)),
     FaultSpec("move-unreachable", None, False,
               "C-MOVE connects back to a port where nothing listens", _simple(MoveUnreachable)),
+    FaultSpec("worklist", "FILE", True, "serve a Modality Worklist: the entries of a YAML/JSON FILE (a list of "
+              "{keyword: value}; 'today' as a date), or one synthetic entry for today's CT at station DICOMDOCTOR",
+              _workflow("worklist"), "worklist=entries.yaml"),
+    FaultSpec("mpps", "MODE", True, "serve MPPS with state checks (N-SET of a final step: 0xC310); MODE refuse "
+              "(N-CREATE 0x0120), closed (steps are closed at once: the N-SET meets 0xC310), hang (no answer)",
+              _workflow("mpps"), "mpps=closed"),
+    FaultSpec("commitment", "MODE", True, "serve Storage Commitment; the report goes on the same association, or "
+              "to a --move-dest address for the caller's AE title; MODE no-report, fail (every item fails), "
+              "delay:S (report S seconds late)", _workflow("commitment"), "commitment=no-report"),
+    FaultSpec("user-identity-required", None, False, "reject associations without a user identity (1/1/1)",
+              _simple(UserIdentityRequired)),
 )
 _BY_NAME = {f.name: f for f in FAULTS}
 
@@ -426,6 +470,8 @@ class FaultSet:
     abort_on_associate: bool = False
     ignore_roles: bool = False
     move_unreachable: bool = False
+    workflow: dict[str, str] = field(default_factory=dict)  # service -> mode (sim/workflow.py)
+    user_identity_required: bool = False
 
     def describe(self) -> str:
         return ", ".join(f.spec or type(f).__name__ for f in self.faults) or "none"
@@ -439,6 +485,7 @@ def build_fault_set(faults: Iterable[Fault | str]) -> FaultSet:
     refuse: set[str] = set()
     allow: set[str] | None = None
     accept: list[str] | None = None
+    workflow: dict[str, str] = {}
     for f in parsed:
         if isinstance(f, CalledAEStrict):
             kw["called_ae_strict"] = True
@@ -472,11 +519,17 @@ def build_fault_set(faults: Iterable[Fault | str]) -> FaultSet:
             kw["ignore_roles"] = True
         elif isinstance(f, MoveUnreachable):
             kw["move_unreachable"] = True
+        elif isinstance(f, WorkflowService):
+            if f.service in workflow:
+                raise BadInput(f"fault {f.spec or f.service}: only one {f.service} fault can apply at a time")
+            workflow[f.service] = f.mode
+        elif isinstance(f, UserIdentityRequired):
+            kw["user_identity_required"] = True
         else:  # a Fault subclass someone added without teaching the merger: a bug, not user input
             raise TypeError(f"unhandled fault {f!r}")
     return FaultSet(faults=tuple(parsed), calling_ae_allow=frozenset(allow) if allow is not None else None,
                     accept_ts=tuple(accept) if accept is not None else None, refuse_sop=frozenset(refuse),
-                    statuses=statuses, **kw)  # type: ignore[arg-type]
+                    statuses=statuses, workflow=workflow, **kw)  # type: ignore[arg-type]
 
 
 def _once(kw: dict[str, object], key: str, value: object, fault: Fault) -> None:

@@ -31,6 +31,9 @@ from .faults import Fault, FaultSet, build_fault_set
 from .policy import DEFAULT_MAX_PDU, QR_UIDS, SIM_VERSION_NAME, negotiate
 from .raw import RawServer, TLSFront
 from .store import InstanceStore, QueryError, StoredInstance
+from .workflow import WorkflowServices, load_worklist, match_worklist, user_identity_ac
+
+WORKLIST_UID = "1.2.840.10008.5.1.4.31"  # Modality Worklist Information Model - FIND
 
 # Connect-back is bounded (a destination behind a firewall must not hang the C-MOVE); the rest as SCPServer.
 SIM_TIMEOUTS = Timeouts(connect=5.0, association=10.0, dimse=60.0, release=5.0)
@@ -75,6 +78,11 @@ class SimBehaviour(SCPBehaviour):
         self.move_destinations = sim.move_destinations
         self._accepted_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._requests: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+        # The workflow services the faults turn on (sim/workflow.py); none by default.
+        modes = self.faults.workflow
+        self.worklist = load_worklist(modes["worklist"] or None) if "worklist" in modes else None
+        self.workflow = WorkflowServices(modes, lambda uid: any(i.sop_instance_uid == uid for i in sim.store),
+                                         sim.move_destinations) if modes else None
 
     # ---------------------------------------------------------------------------------------- negotiation
     def active_associations(self) -> int:
@@ -89,10 +97,42 @@ class SimBehaviour(SCPBehaviour):
         if decision.rj is not None:
             return decision.rj
         assert decision.ac is not None
+        ac = self._workflow_negotiation(rq, decision.ac)
+        if isinstance(ac, AAssociateRJ):
+            return ac
         task = asyncio.current_task()
         if task is not None:
             self._accepted_tasks.add(task)
-        return decision.ac
+        return ac
+
+    def _workflow_negotiation(self, rq: AAssociateRQ, ac: AAssociateAC) -> AAssociateAC | AAssociateRJ:
+        """The workflow faults' part of the answer: their SOP classes accepted (in a native transfer syntax),
+        and user-identity-required (no identity: 1/1/1; a positive response when asked)."""
+        from dataclasses import replace
+
+        from ..ul.items import PresentationContextAC
+        from .policy import NATIVE_TS
+
+        ui = ac.user_information
+        if self.faults.user_identity_required:
+            item = user_identity_ac(rq)
+            if item is None:
+                return AAssociateRJ(result=1, source=1, reason=1)
+            if item is not False and ui is not None:
+                ui = replace(ui, user_identity_ac=item)
+        pcs = list(ac.presentation_contexts)
+        if self.workflow is not None or self.worklist is not None:
+            proposed = {pc.context_id: pc for pc in rq.presentation_contexts}
+            for i, pc in enumerate(pcs):
+                want = proposed.get(pc.context_id)
+                if want is None or pc.result == 0 or want.abstract_syntax in self.faults.refuse_sop:
+                    continue
+                ours = (self.worklist is not None and want.abstract_syntax == WORKLIST_UID) or \
+                    (self.workflow is not None and self.workflow.supports(want.abstract_syntax))
+                ts = next((t for t in want.transfer_syntaxes if t in NATIVE_TS), "")
+                if ours and ts:
+                    pcs[i] = PresentationContextAC(pc.context_id, 0, ts)
+        return replace(ac, presentation_contexts=tuple(pcs), user_information=ui)
 
     # ----------------------------------------------------------------------------------- request hooks
     async def _request(self, ctx: SCPContext, service: str) -> Reply | None:
@@ -142,6 +182,10 @@ class SimBehaviour(SCPBehaviour):
         override = await self._request(ctx, "c-find")
         if override is not None:
             yield override, None
+            return
+        if ctx.abstract_syntax == WORKLIST_UID and self.worklist is not None:
+            for ds in match_worklist(self.worklist, identifier):
+                yield 0xFF00, ds
             return
         try:
             level = str(identifier.get("QueryRetrieveLevel", "") or "")
@@ -241,6 +285,16 @@ async def _port_open(host: str, port: int, timeout: float = 1.0) -> bool:
     return True
 
 
+class _SimServer(SCPServer):
+    """SCPServer plus the N-services of the workflow faults (MPPS N-CREATE/N-SET, Storage Commitment N-ACTION)."""
+
+    async def _dispatch(self, base: SCPContext, am: Any) -> None:
+        services = getattr(self.behaviour, "workflow", None)
+        if services is not None and await services.dispatch(base, am):
+            return
+        await super()._dispatch(base, am)
+
+
 class Simulator:
     """One simulated peer. `faults`: FaultSet, Fault values or `--fault` strings. `storage`: a folder for
     the instances (default: memory). `seed`: synthetic instances preloaded. `move_destinations`:
@@ -284,7 +338,7 @@ class Simulator:
             else:
                 max_pdu = self.faults.max_pdu if self.faults.max_pdu is not None else DEFAULT_MAX_PDU
                 front = self.faults.tls == "client-cert"  # see raw.TLSFront: the refusal must send its alert
-                self.server = SCPServer(self.aet, SimBehaviour(self), max_pdu=max_pdu,
+                self.server = _SimServer(self.aet, SimBehaviour(self), max_pdu=max_pdu,
                                         ssl_context=None if front else ssl_context, timeouts=self.timeouts)
                 if front:
                     assert ssl_context is not None
@@ -304,6 +358,9 @@ class Simulator:
             await front.close()
         server, self.server = self.server, None
         if server is not None:
+            behaviour = getattr(server, "behaviour", None)
+            if getattr(behaviour, "workflow", None) is not None:
+                await behaviour.workflow.close()  # type: ignore[union-attr]
             await server.close()
         self._cleanup()
 

@@ -120,7 +120,8 @@ def test_dcmtk_clients_against_our_scp(tmp_path: Path, ct_files: list[Path]) -> 
     for name in ("echo", "store", "implicit", "find", "get"):
         assert r[name][0] == 0, f"{name}: {r[name][1]}"
     assert "Find Response: 1 (Pending)" in r["find"][1]
-    assert len(list((tmp_path / "in").glob("*.dcm"))) == 3  # the implicit-VR resend replaced its file
+    # The implicit-VR resend of the first file is kept beside it ("-2"): a receiver never overwrites.
+    assert len(list((tmp_path / "in").glob("*.dcm"))) == 4
     assert len(list(tmp_path.glob("CT.*"))) == 3           # getscu wrote what our C-GET sent back
     assert all(rec.ended == "released" for rec in r["records"])
     # what dcmtk sent and we wrote is a readable Part-10 file

@@ -55,7 +55,7 @@ def sim(dest):
 
 def assoc(sim: SimulatorThread, contexts, roles=()):  # type: ignore[no-untyped-def]
     ae = AE("TESTSCU")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60  # a hang guard, not a wait
     for c in contexts:
         ae.add_requested_context(c)
     a = ae.associate("127.0.0.1", sim.port, ae_title="PACS", ext_neg=list(roles))
@@ -121,7 +121,7 @@ def test_pynetdicom_get_with_and_without_role(sim: SimulatorThread) -> None:
         return 0x0000
 
     ae = AE("GETSCU")
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 60  # a hang guard, not a wait
     ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
     ae.add_requested_context(CTImageStorage)
     ae.add_requested_context(MRImageStorage)
@@ -140,7 +140,7 @@ def test_pynetdicom_get_with_and_without_role(sim: SimulatorThread) -> None:
         a.release()
     # Without the SCP role nothing can come back on the association: every sub-operation fails.
     ae2 = AE("GETSCU")
-    ae2.acse_timeout = ae2.dimse_timeout = ae2.network_timeout = 10
+    ae2.acse_timeout = ae2.dimse_timeout = ae2.network_timeout = 60
     ae2.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
     ae2.add_requested_context(CTImageStorage)
     a = ae2.associate("127.0.0.1", sim.port, ae_title="PACS")

@@ -1,7 +1,7 @@
 """Judgement of association negotiation: assoc.ae-title, assoc.presentation-contexts, assoc.pdu-length.
 
 All three (and peer.identity) read ONE association attempt, the `assoc.probe` fact: an A-ASSOCIATE-RQ with
-the default capability matrix (13 SOP classes x 7 transfer syntaxes = 91 contexts, within the 128 limit), so
+the default capability matrix (17 SOP classes x 7 transfer syntaxes = 119 contexts, within the 128 limit), so
 a standard diagnosis costs the peer one association, plus AE probing only after a rejection.
 """
 

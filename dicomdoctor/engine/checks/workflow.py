@@ -80,7 +80,8 @@ async def mwl_find(ctx: CheckContext) -> CheckResult:
         if suspects:
             back = next((r["matches"] for r in extra.get("relaxed") or [] if r["without"] == suspects[0]), 0)
             words = " and ".join(_PIN_WORDS.get(k, k) for k in suspects[0].split("+"))
-            parts.append(f"the worklist is empty for this query, but {back} entr{'y matches' if back == 1 else 'ies match'} "
+            which = "entry matches" if back == 1 else "entries match"
+            parts.append(f"the worklist is empty for this query, but {back} {which} "
                          f"without {words}: the entries are scheduled for another value of it")
         elif pinned:
             parts.append("the worklist is empty, even without the pinned " +
@@ -326,7 +327,8 @@ _TYPE_NAMES = {1: "a user name", 2: "a user name and passcode", 3: "a Kerberos t
 def _how(attempt: Mapping[str, Any]) -> str:
     if attempt.get("outcome") == "rejected":
         rj = attempt.get("reject") or {}
-        return f"rejected ({rj.get('result')}/{rj.get('source')}/{rj.get('reason')} {rj.get('reason_name', '')})".strip()
+        codes = f"{rj.get('result')}/{rj.get('source')}/{rj.get('reason')}"
+        return f"rejected ({codes} {rj.get('reason_name', '')})".strip()
     if attempt.get("outcome") == "aborted":
         ab = attempt.get("abort") or {}
         return f"aborted ({ab.get('source_name') or 'connection closed'})"
@@ -410,10 +412,11 @@ def _chain_entry(ctx: CheckContext) -> dict[str, Any]:
 async def chain_mpps_start(ctx: CheckContext) -> CheckResult:
     entry = _chain_entry(ctx)
     wf = await pw.mpps(ctx.target, stage="create", entry=entry or None, **service_kwargs(ctx))
+    from dataclasses import replace
+
     result = judge_mpps(wf, ctx, "MPPS N-CREATE (IN PROGRESS)")
-    result.evidence["study_instance_uid"] = entry.get("StudyInstanceUID") or None
-    result.evidence["from_worklist"] = bool(entry)
-    return result
+    return replace(result, evidence={**result.evidence, "study_instance_uid": entry.get("StudyInstanceUID") or None,
+                                     "from_worklist": bool(entry)})
 
 
 @check("workflow.store", depends=("workflow.mpps-start",), title="Workflow: store an instance", timeout=300.0,
