@@ -168,7 +168,7 @@ def _silent_after_accept(ctx: CheckContext, first: AssociationFacts) -> CheckRes
     return failed(f"the peer accepted the association from {first.calling_ae} to {first.called_ae}, then answered "
                   f"nothing: no A-RELEASE-RP within {wait:g} s. An SCP whose association worker hangs, or waits on "
                   f"a lock another client holds, does this; the checks that would ask it again are skipped",
-                  judge.timeout_causes("dimse", ctx.prior()), peer_silent="after-ac",
+                  judge.timeout_causes("after-accept", ctx.prior()), peer_silent="after-ac",
                   **_ae_evidence(first, AEFacts()))
 
 

@@ -149,10 +149,9 @@ async def find(ctx: CheckContext) -> CheckResult:
 def _retrieve_evidence(f: pd.DimseFacts, ev: dict[str, Any]) -> None:
     ev.update(completed=f.completed, failed=f.failed, warning=f.warning, remaining=f.remaining,
               received=f.received, pending_responses=f.pending)
-    for key in ("retrieved", "sampled", "roles", "random_destination", "query_matches"):
-        value = getattr(f, key)
-        if value is not None:
-            ev[key] = value
+    optional = {"retrieved": f.retrieved, "sampled": f.sampled, "roles": f.roles,
+                "random_destination": f.random_destination, "query_matches": f.query_matches}
+    ev.update((key, value) for key, value in optional.items() if value is not None)
 
 
 def _counts(f: pd.DimseFacts, listening: bool = True) -> str:
