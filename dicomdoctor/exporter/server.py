@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from ..errors import BadInput
+from ..net.loopthread import LoopThread
 from ..target import Target
 from .config import ExporterConfig
 from .http import HTTPServer, Request, Response
@@ -114,7 +115,7 @@ class Exporter:
         return Response.text(200, "OK\n")
 
 
-class ExporterThread:
+class ExporterThread(LoopThread):
     """An Exporter on loopback in a background thread with its own event loop.
 
         with ExporterThread(config) as exp:
@@ -122,13 +123,9 @@ class ExporterThread:
     """
 
     def __init__(self, config: ExporterConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__("dicomdoctor exporter")
         self.config, self.host, self.port = config, host, port
         self.exporter: Exporter | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self._probes = threading.Condition()
         self.results: list[ProbeResult] = []
         self.arrived: list[tuple[Target, bool]] = []
@@ -167,44 +164,21 @@ class ExporterThread:
             return found[0] if found else None
 
     def start(self, timeout: float = 60.0) -> "ExporterThread":
-        self._thread = threading.Thread(target=self._main, name="dicomdoctor exporter", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the exporter did not start")
-        if self._error is not None:
-            raise self._error
+        self._start_thread(timeout)
         return self
 
-    def _main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._stop = asyncio.Event()
-            try:
-                self.exporter = Exporter(self.config)
-                self.exporter.prober.listeners.append(self._on_probe)
-                self.exporter.prober.arrivals.append(self._on_arrival)
-                self.host, self.port = loop.run_until_complete(self.exporter.start(self.host, self.port))
-            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
-                self._error = exc
-                return
-            finally:
-                self._ready.set()
-            loop.run_until_complete(self._stop.wait())
-            loop.run_until_complete(self.exporter.close())
-        finally:
-            loop.close()
+    async def _serve_start(self) -> None:
+        self.exporter = Exporter(self.config)
+        self.exporter.prober.listeners.append(self._on_probe)
+        self.exporter.prober.arrivals.append(self._on_arrival)
+        self.host, self.port = await self.exporter.start(self.host, self.port)
+
+    async def _serve_close(self) -> None:
+        assert self.exporter is not None
+        await self.exporter.close()
 
     def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:
-                pass
-        thread.join(30)
+        self._stop_thread(30)
 
     def __enter__(self) -> "ExporterThread":
         return self.start()

@@ -24,6 +24,7 @@ from pydicom.dataset import Dataset
 from ..dimse.messages import CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, DimseMessage
 from ..net import (Reply, RetrieveStatus, SCPBehaviour, SCPContext, SCPServer, StoreSource, Timeouts,
                    send_instances)
+from ..net.loopthread import LoopThread
 from ..target import check_ae_title
 from ..ul.pdu import AAssociateAC, AAssociateRJ, AAssociateRQ
 from .certs import CertFiles, generate, server_context
@@ -403,7 +404,7 @@ class Simulator:
         return self.faults.describe()
 
 
-class SimulatorThread:
+class SimulatorThread(LoopThread):
     """A Simulator in a background thread with its own event loop, for synchronous callers.
 
         with SimulatorThread("PACS", ["max-pdu=4096"]) as sim:
@@ -412,11 +413,13 @@ class SimulatorThread:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.sim = Simulator(*args, **kwargs)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        super().__init__(f"simulator {self.sim.aet}")
+
+    async def _serve_start(self) -> None:
+        await self.sim.start()
+
+    async def _serve_close(self) -> None:
+        await self.sim.close()
 
     @property
     def port(self) -> int:
@@ -426,34 +429,9 @@ class SimulatorThread:
         return self.sim.target(called_ae)
 
     def start(self, timeout: float = 30.0) -> int:
-        if self._thread is not None:
-            return self.port
-        self._thread = threading.Thread(target=self._main, name=f"simulator {self.sim.aet}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("the simulator did not start")
-        if self._error is not None:
-            self._thread.join(5)
-            self._thread = None
-            raise self._error
+        if not self.running:
+            self._start_thread(timeout)
         return self.port
-
-    def _main(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        try:
-            self._stop = asyncio.Event()
-            try:
-                loop.run_until_complete(self.sim.start())
-            except BaseException as exc:  # noqa: BLE001 — handed to the starting thread
-                self._error = exc
-                return
-            finally:
-                self._ready.set()
-            loop.run_until_complete(self._stop.wait())
-            loop.run_until_complete(self.sim.close())
-        finally:
-            loop.close()
 
     def call(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` in the simulator's loop (its store and records belong to that thread)."""
@@ -480,15 +458,7 @@ class SimulatorThread:
         asyncio.run_coroutine_threadsafe(server.idle(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:
-                pass  # the loop already ended (start failed)
-        thread.join(timeout)
+        self._stop_thread(timeout)
 
     def __enter__(self) -> "SimulatorThread":
         self.start()
