@@ -775,3 +775,32 @@ def arun(coro: Any, timeout: float = 60.0) -> Any:
             return await coro
 
     return asyncio.run(bounded())
+
+
+class DoctorRun:
+    """One `dicomdoctor ... --format json` run: exit code, the JSON report, findings by check id."""
+
+    def __init__(self, rc: int, report: dict[str, Any]) -> None:
+        self.rc = rc
+        self.report = report
+        self.findings = {f["check"]: f for f in report["findings"]}
+
+    def __getitem__(self, check: str) -> dict[str, Any]:
+        return self.findings[check]
+
+    def causes(self, check: str) -> list[str]:
+        return [c["id"] for c in self.findings[check]["causes"]]
+
+    def status(self, check: str) -> str:
+        return str(self.findings[check]["status"])
+
+    def product(self) -> str | None:
+        ev = self.findings["peer.identity"]["evidence"]
+        guess = ev.get("product") or {}
+        return guess.get("product") if isinstance(guess, dict) else guess
+
+    def __repr__(self) -> str:
+        lines = [f"rc={self.rc} verdict={self.report['verdict']}"]
+        for f in self.report["findings"]:
+            lines.append(f"  {f['check']} {f['status']} {[c['id'] for c in f['causes']]}: {f['summary']}")
+        return "\n".join(lines)

@@ -26,26 +26,7 @@ CT_ONLY_AS_J2K = ["--set", "assoc.presentation-contexts.abstract_syntaxes=[CTIma
                   "--set", "assoc.presentation-contexts.transfer_syntaxes=[JPEG2000Lossless]"]
 
 
-class Run:
-    def __init__(self, rc: int, report: dict[str, Any]) -> None:
-        self.rc = rc
-        self.report = report
-        self.findings = {f["check"]: f for f in report["findings"]}
-
-    def __getitem__(self, check: str) -> dict[str, Any]:
-        return self.findings[check]
-
-    def causes(self, check: str) -> list[str]:
-        return [c["id"] for c in self.findings[check]["causes"]]
-
-    def status(self, check: str) -> str:
-        return str(self.findings[check]["status"])
-
-    def __repr__(self) -> str:
-        lines = [f"rc={self.rc} verdict={self.report['verdict']}"]
-        for f in self.report["findings"]:
-            lines.append(f"  {f['check']} {f['status']} {[c['id'] for c in f['causes']]}: {f['summary']}")
-        return "\n".join(lines)
+Run = peers.DoctorRun
 
 
 @pytest.fixture
