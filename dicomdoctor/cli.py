@@ -14,6 +14,7 @@ from typing import Sequence
 from . import __version__
 from .commands._common import byte_size_type, deadline_type, pdu_length_type, seconds_type
 from .errors import BadInput
+from .user_identity import IDENTITY_TYPES
 
 FORMATS = ("text", "json", "junit", "markdown", "html", "pdf", "nagios", "prometheus")
 LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
@@ -53,6 +54,21 @@ def _common(p: argparse.ArgumentParser, *, target: bool = True) -> None:
     t.add_argument("--cert", metavar="FILE", help="our client certificate (PEM)")
     t.add_argument("--key", metavar="FILE", help="the private key of --cert (PEM)")
     t.add_argument("--insecure", action="store_true", help="do not verify the peer's certificate")
+    u = p.add_argument_group("user identity (PS3.7 D.3.3.7), proposed on every association; secrets are read "
+                             "from a file or an environment variable, never printed")
+    u.add_argument("--user", metavar="NAME", default=None,
+                   help="user name (type username, or username-passcode with --passcode-file/-env)")
+    u.add_argument("--passcode-file", metavar="FILE", default=None, help="file holding the user's passcode")
+    u.add_argument("--passcode-env", metavar="VAR", default=None,
+                   help="environment variable holding the user's passcode")
+    u.add_argument("--identity-type", choices=tuple(IDENTITY_TYPES),
+                   default=None, help="default: jwt with a token, username-passcode with a passcode, else username")
+    u.add_argument("--identity-token-file", metavar="FILE", default=None,
+                   help="file holding the Kerberos ticket, SAML assertion or JWT")
+    u.add_argument("--identity-token-env", metavar="VAR", default=None,
+                   help="environment variable holding the Kerberos ticket, SAML assertion or JWT")
+    u.add_argument("--identity-response", action="store_true",
+                   help="ask the peer to confirm the identity (a positive response, D.3.3.7.2)")
     o = p.add_argument_group("output")
     o.add_argument("--format", choices=FORMATS, default="text")
     o.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
@@ -239,8 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the doctor against the built-in simulator",
                           description="Starts several simulated PACS on free loopback ports, each broken in "
                                       "a different way (plus a healthy one), and runs the standard playbook "
-                                      "against all of them at once. Opens the TUI on a terminal, else prints "
-                                      "the report.",
+                                      "(the workflow playbook on the RIS/PACS ones) against all of them at "
+                                      "once. Opens the TUI on a terminal, else prints the report.",
                           epilog="exit code: 0 when the demo ran (its findings are meant to fail; the "
                                  "report's verdict is not the exit code), 3 when the demo itself could not run.")
     demo.add_argument("--format", choices=FORMATS, default=None)

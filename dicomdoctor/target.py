@@ -76,6 +76,20 @@ class DicomWebOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class UserIdentityOptions:
+    """The user identity (PS3.7 D.3.3.7, A-ASSOCIATE-RQ sub-item 0x58) every association to a target proposes
+    (`--user` / `--passcode-file` / `--identity-token-file`..., or `user_identity:` on a playbook target). Like
+    DicomWebOptions it holds only where the passcode or token is (`secret`: a file path or `env:NAME`), read
+    when an association is built (dicomdoctor/user_identity.py), so no report, repr or log can show it.
+    `kind`: username | username-passcode | kerberos | saml | jwt."""
+
+    kind: str
+    username: str = ""
+    secret: str | None = None
+    positive_response: bool = False  # ask for the acceptor's User Identity response (D.3.3.7.2)
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     host: str
     port: int = DEFAULT_PORT
@@ -86,6 +100,7 @@ class Target:
     called_ae_given: bool = False
     label: str | None = None
     dicomweb: DicomWebOptions | None = None  # for the dicomweb.* checks
+    user_identity: UserIdentityOptions | None = None  # proposed on every association to this target
 
     @property
     def id(self) -> str:

@@ -35,6 +35,7 @@ FINDSCU = "/usr/bin/findscu"
 MOVESCU = "/usr/bin/movescu"
 GETSCU = "/usr/bin/getscu"
 ORTHANC = "/usr/sbin/Orthanc"
+ORTHANC_WORKLIST_PLUGIN = "/usr/share/orthanc/plugins/libModalityWorklists.so"
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 20.0  # seconds for a peer to open its port; Orthanc takes ~1 s, dcmtk a few ms
 
@@ -328,6 +329,13 @@ def start_orthanc(base: Path, *, ae_title: str = "ORTHANC", tls: "CertPair | Non
         opeer.stop()
         raise
     return opeer
+
+
+def orthanc_worklist(folder: Path | str, **options: Any) -> dict[str, Any]:
+    """start_orthanc overrides enabling the ModalityWorklists sample plugin on the .wl files of `folder`
+    (`options`: its other settings, e.g. FilterIssuerAet=True, LimitAnswers=N)."""
+    return {"Plugins": [ORTHANC_WORKLIST_PLUGIN],
+            "Worklists": {"Enable": True, "Database": str(folder), **options}}
 
 
 # ------------------------------------------------------------------------------------------ pynetdicom SCP

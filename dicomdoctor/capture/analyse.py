@@ -18,19 +18,22 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from .. import __version__
 from ..engine.model import Finding, Report, Status, TargetResult, worst
+from ..messages import Text, join, msg
 from .association import CapturedAssociation, Endpoint, endpoint
 from .reader import LINKTYPES, CaptureFormatError, CaptureReader
 from .tcp import DEFAULT_MAX_PENDING, TcpTracker
+from .workflow import WorkflowRecord
 
 __all__ = ["analyse_file", "CaptureAnalysis", "CaptureFormatError"]
 
 NOISE_WARN = 10  # connections without DICOM to a DICOM port before it is worth a warning
+MAX_WORKFLOW_ASSOCIATIONS = 10000  # associations whose workflow facts are held until the end of the file
 
 
 class _Flow(CapturedAssociation):
@@ -63,6 +66,9 @@ class CaptureAnalysis:
     noise_by_end: Counter[Endpoint] = field(default_factory=Counter)
     _ids: Counter[str] = field(default_factory=Counter)
     _done: list[tuple[float, TargetResult, list[Finding]]] = field(default_factory=list)
+    # Workflow facts of the associations that used a workflow service, judged at the end (workflow.py):
+    # a commitment report or an MPPS N-SET comes on another association than its request.
+    _workflow: list[WorkflowRecord] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.kb is None:
@@ -100,6 +106,10 @@ class CaptureAnalysis:
             tid = f"{tid} #{self._ids[tid]}"
         target, findings = judge_association(flow, self.kb, self.lang, tid)
         self._done.append((flow.first_ts, target, findings))
+        record = flow.workflow
+        record.seal(flow, tid)
+        if not record.empty and len(self._workflow) < MAX_WORKFLOW_ASSOCIATIONS:
+            self._workflow.append(record)
 
     def run(self, path: "str | BinaryIO") -> "CaptureAnalysis":
         reader = CaptureReader(path)
@@ -112,6 +122,7 @@ class CaptureAnalysis:
 
     def report(self, duration_ms: float = 0.0, started_at: str = "") -> Report:
         self._done.sort(key=lambda t: t[0])
+        self._add_workflow()
         targets = [t for _, t, _ in self._done]
         findings = [f for _, _, fs in self._done for f in fs]
         file_finding = self._file_finding()
@@ -122,6 +133,22 @@ class CaptureAnalysis:
         verdict = worst([f.status for f in findings]) if findings else "pass"
         return Report(playbook="pcap", verdict=verdict, duration_ms=duration_ms, targets=tuple(targets),
                       findings=tuple(findings), tool_version=__version__, started_at=started_at)
+
+    def _add_workflow(self) -> None:
+        """Each association's capture.workflow finding goes before its capture.violations."""
+        if not self._workflow:
+            return
+        from .workflow import workflow_findings
+
+        found = workflow_findings(self._workflow, self.kb, self.lang)
+        self._workflow = []
+        for i, (ts, target, findings) in enumerate(self._done):
+            f = found.get(target.id)
+            if f is None:
+                continue
+            at = next((j for j, g in enumerate(findings) if g.check == "capture.violations"), len(findings))
+            findings.insert(at, f)
+            self._done[i] = (ts, replace(target, verdict=worst([g.status for g in findings])), findings)
 
     def _file_finding(self) -> tuple[Finding, TargetResult] | None:
         st = getattr(self, "reader_stats", None)
@@ -141,11 +168,11 @@ class CaptureAnalysis:
         noise = {str(e): n for e, n in self.noise_by_end.items() if e in self.dicom_ends}
         if noise:
             ev["non_dicom_connections_to_dicom_ports"] = noise
-        problems: list[str] = []
+        problems: list[Text] = []
         causes: list[str] = []
         status = Status.PASS
         if st is not None and st.truncated:
-            problems.append("the file ends in the middle of a record (the capture was cut short)")
+            problems.append(msg("the file ends in the middle of a record (the capture was cut short)"))
             status = Status.WARN
         if st is not None and st.damage:
             # A damaged file is analysed up to (or around) the damage; the finding says where and how much
@@ -153,31 +180,35 @@ class CaptureAnalysis:
             ev.update(damage=st.damage, damage_offset=st.damage_offset, damaged_blocks=st.damaged_blocks,
                       packets_before_damage=st.packets_before_damage, stopped_at=st.stopped_at)
             if st.stopped_at == st.damage_offset:
-                rest = "nothing after it could be read"
+                rest = msg("nothing after it could be read")
             elif st.stopped_at is not None:
-                rest = f"{st.damaged_blocks} damaged block(s) in all; reading stopped at byte {st.stopped_at}"
+                rest = msg("{n} damaged block(s) in all; reading stopped at byte {at}", n=st.damaged_blocks,
+                           at=st.stopped_at)
             else:
-                rest = f"{st.damaged_blocks} damaged block(s) skipped, the rest was read"
-            problems.append(f"the file is damaged at byte {st.damage_offset}: {st.damage}; "
-                            f"{st.packets_before_damage} packet(s) were read before it, {rest}")
+                rest = msg("{n} damaged block(s) skipped, the rest was read", n=st.damaged_blocks)
+            # The damage itself is the reader's description of the bytes (data, like an OS error string).
+            problems.append(msg("the file is damaged at byte {offset}: {damage}; {packets} packet(s) were read "
+                                "before it, {rest}", offset=st.damage_offset, damage=st.damage,
+                                packets=st.packets_before_damage, rest=rest))
             causes.append("capture-damaged")
             status = Status.WARN
         if not self._done:
             status = Status.WARN
-            what = f"no DICOM association found in {self.connections} TCP connection(s)"
+            what: Text = msg("no DICOM association found in {n} TCP connection(s)", n=self.connections)
             if st is not None:
-                what += f" ({st.packets} packets, {st.tcp_segments} TCP segments)"
+                what += msg(" ({packets} packets, {segments} TCP segments)", packets=st.packets,
+                            segments=st.tcp_segments)
             if st is not None and st.unsupported_link and not st.tcp_segments:
-                what += "; the link type is not one we read"
+                what += msg("; the link type is not one we read")
             if self.tls_connections:
-                what += f"; {self.tls_connections} connection(s) carry TLS, which cannot be analysed without " \
-                        f"the session keys"
+                what += msg("; {n} connection(s) carry TLS, which cannot be analysed without the session keys",
+                            n=self.tls_connections)
                 causes.append("peer-expects-tls")
             problems.insert(0, what)
         if noise:
             n = sum(noise.values())
-            problems.append(f"{n} connection(s) to a DICOM port carried no DICOM (TCP checks, health checks, "
-                            f"scanners)")
+            problems.append(msg("{n} connection(s) to a DICOM port carried no DICOM (TCP checks, health checks, "
+                                "scanners)", n=n))
             # A few bare connects are normal (a doctor's own reachability probe is one); many are a finding.
             if n >= NOISE_WARN:
                 causes.append("probe-noise")
@@ -187,7 +218,8 @@ class CaptureAnalysis:
         from .judge import _causes, _title
 
         tid = f"capture {os.path.basename(self.source)}"
-        finding = Finding(tid, "capture.file", _title(self.kb, "capture.file", self.lang), status, "; ".join(problems), ev,
+        finding = Finding(tid, "capture.file", _title(self.kb, "capture.file", self.lang), status,
+                          join(problems, sep=msg("; ")).render(self.lang), ev,
                           _causes(self.kb, causes, self.lang), 0.0)
         target = TargetResult(id=tid, host="", port=0, called_ae="", calling_ae="", tls=False,
                               verdict=worst([status]))

@@ -21,7 +21,8 @@ from ..dimse.fragment import AssembledMessage
 from ..dimse.summary import summarize_message
 from ..trace_entry import RECV, SENT, TraceEntry
 from ..ul import AAbort, AAssociateAC, AAssociateRJ, AAssociateRQ, AReleaseRP, AReleaseRQ
-from .pdustream import PduStream
+from .pdustream import KEEP_IDENTIFIER, DatasetCounter, PduStream
+from .workflow import WorkflowRecord, keep_dataset
 
 __all__ = ["CapturedAssociation", "looks_like_associate_rq", "Endpoint", "OpStats", "TraceEntry"]
 
@@ -148,6 +149,8 @@ class CapturedAssociation:
     suboperations: list[dict[str, Any]] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
     cancels: int = 0
+    # the workflow services (worklist, MPPS, commitment, IAN): judged across the capture by workflow.py
+    workflow: WorkflowRecord = field(default_factory=WorkflowRecord)
     first_request_ts: float | None = None
     last_response_ts: float | None = None
     # protocol
@@ -261,7 +264,11 @@ class CapturedAssociation:
                 op = message.name[:-3] if message.name.endswith("-RQ") else message.name
                 self._partial[direction] = (op, message.service, getattr(message, "message_id", 0), context_id,
                                             self.last_ts)
-            return inner(context_id, message) if inner is not None else None
+            writer = inner(context_id, message) if inner is not None else None
+            if isinstance(writer, DatasetCounter) and not writer.keep and \
+                    keep_dataset(message.name, self._sop_class(context_id, message)):
+                writer.keep = True  # a small workflow data set: what the step, request or report says
+            return writer
 
         stream.reassembler.dataset_sink = sink
 
@@ -340,6 +347,7 @@ class CapturedAssociation:
         if name == "C-CANCEL-RQ":
             self.cancels += 1
             return
+        self.workflow.message(self, direction, ts_end, am.context_id, msg, identifier)
         if not getattr(msg, "IS_RESPONSE", False):
             op = name[:-3] if name.endswith("-RQ") else name
             self.operations[op] = self.operations.get(op, 0) + 1
@@ -347,7 +355,7 @@ class CapturedAssociation:
                 self.first_request_ts = ts_start
             mid = getattr(msg, "message_id", 0)
             self.pending[(direction, mid)] = Pending(op, msg.service, mid, ts_end, am.context_id)
-            if identifier is not None and len(self.queries) < MAX_LISTED:
+            if identifier is not None and name in KEEP_IDENTIFIER and len(self.queries) < MAX_LISTED:
                 self.queries.append(self._query(op, am.context_id, identifier))
             return
         self._response(direction, ts_end, msg)
@@ -387,6 +395,17 @@ class CapturedAssociation:
     def _context_ok(self, context_id: int) -> bool:
         assert self.ac is not None
         return any(pc.context_id == context_id and pc.result == 0 for pc in self.ac.presentation_contexts)
+
+    def abstract_syntax(self, context_id: int) -> str | None:
+        """The SOP class the requestor proposed on this presentation context."""
+        for pc in self.rq.presentation_contexts if self.rq is not None else ():
+            if pc.context_id == context_id:
+                return pc.abstract_syntax
+        return None
+
+    def _sop_class(self, context_id: int, message: Any) -> str | None:
+        return getattr(message, "affected_sop_class_uid", None) or getattr(message, "requested_sop_class_uid",
+                                                                           None) or self.abstract_syntax(context_id)
 
     def transfer_syntax(self, context_id: int) -> str | None:
         if self.ac is None:

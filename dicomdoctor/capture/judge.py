@@ -13,6 +13,7 @@ from typing import Any
 from ..engine import judge
 from ..engine.kb import KnowledgeBase
 from ..engine.model import Cause, Finding, PeerInfo, Status, TargetResult, worst
+from ..messages import Text, join, msg, render
 from ..ul import pc_result_name
 from .association import CapturedAssociation
 
@@ -20,7 +21,8 @@ __all__ = ["judge_association", "TITLES"]
 
 # Fallback titles for check ids without a knowledge-base file.
 TITLES = {"capture.association": "Association in a capture", "capture.dimse": "DIMSE operations in a capture",
-          "capture.violations": "Protocol violations in a capture", "capture.file": "Capture file"}
+          "capture.violations": "Protocol violations in a capture", "capture.file": "Capture file",
+          "capture.workflow": "Workflow services in a capture"}
 _FAIL_CODES = frozenset({"pdu-length-violation", "malformed-pdu", "unrecognized-pdu", "pdu-too-large",
                          "dimse-fragmentation", "malformed-command", "unexpected-pdu", "pdata-empty",
                          "context-not-accepted", "pdu-truncated"})
@@ -95,7 +97,8 @@ def _negotiation(a: CapturedAssociation) -> dict[str, Any]:
 
 def _association_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: str) -> Finding:
     ev = _negotiation(a)
-    status, summary = Status.PASS, ""
+    status = Status.PASS
+    summary: Text = ""
     causes: tuple[str, ...] = ()
     end_how = a.end[0] if a.end else "capture-end"
     ev["end"] = end_how
@@ -117,79 +120,83 @@ def _association_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, t
                         "source_name": rj.source_name, "reason": rj.reason, "reason_name": rj.reason_name}
         ev["time_to_reject_ms"] = _ms(a.rq_ts, a.rj_ts)
         status, causes = Status.FAIL, judge.reject_causes(rj.result, rj.source, rj.reason, _prior(a))
-        summary = f"association rejected: {rj.describe()} ({rj.result}/{rj.source}/{rj.reason})"
+        summary = msg("association rejected: {reject} ({result}/{source}/{reason})", reject=rj.describe(),
+                      result=rj.result, source=rj.source, reason=rj.reason)
     elif a.ac is None:
         if a.answer_lost:
             ev["outcome"] = "answer-not-captured"
             status = Status.WARN
-            summary = "the acceptor's answer to the A-ASSOCIATE-RQ is missing from the capture (see " \
-                      "capture.violations); the association cannot be judged"
+            summary = msg("the acceptor's answer to the A-ASSOCIATE-RQ is missing from the capture (see "
+                          "capture.violations); the association cannot be judged")
         elif a.abort is not None:
             by = ev["abort"]["by"]
             ev["outcome"] = "aborted"
             status = Status.FAIL
             causes = judge.abort_causes(pdu.source, pdu.reason, "association", _prior(a), by=by)
             if by == "acceptor":
-                summary = f"the acceptor aborted during negotiation ({ev['abort']['reason_name']})"
+                summary = msg("the acceptor aborted during negotiation ({reason})", reason=ev['abort']['reason_name'])
             else:
-                summary = "the requestor gave up and aborted before any answer to its A-ASSOCIATE-RQ"
+                summary = msg("the requestor gave up and aborted before any answer to its A-ASSOCIATE-RQ")
         elif end_how == "capture-end":
             ev["outcome"] = "no-answer-in-capture"
             status = Status.WARN
-            summary = "the capture ended before the acceptor answered the A-ASSOCIATE-RQ"
+            summary = msg("the capture ended before the acceptor answered the A-ASSOCIATE-RQ")
         elif a.rq is None:
             ev["outcome"] = "undecodable"
             status = Status.FAIL
             causes = ("malformed-pdu",)
-            summary = "the A-ASSOCIATE-RQ could not be decoded"
+            summary = msg("the A-ASSOCIATE-RQ could not be decoded")
         else:
             ev["outcome"] = "no-answer"
             status = Status.FAIL
             # Who ended the connection is not in a capture's FIN or RST.
             causes = judge.abort_causes(None, None, "association", _prior(a), by="unknown",
                                         kind="reset" if end_how == "rst" else "closed")
-            summary = f"the A-ASSOCIATE-RQ got no answer before the connection ended ({end_how})"
+            summary = msg("the A-ASSOCIATE-RQ got no answer before the connection ended ({how})", how=end_how)
     else:
         ev["outcome"] = "accepted"
         accepted = ev["accepted_contexts"]
         total = len(ev["contexts"])
-        took = f" in {ev['time_to_accept_ms']:.1f} ms" if ev["time_to_accept_ms"] is not None else ""
-        summary = f"accepted{took}: {accepted} of {total} presentation contexts"
+        took = msg(" in {ms:.1f} ms", ms=ev['time_to_accept_ms']) if ev["time_to_accept_ms"] is not None else ""
+        summary = msg("accepted{took}: {accepted} of {total} presentation contexts", took=took, accepted=accepted,
+                      total=total)
         if not accepted:
             status = Status.FAIL
             results = [c.get("result") for c in ev["contexts"]]
             causes = ("abstract-syntax-not-supported", "no-presentation-context") if 3 in results else \
                 ("transfer-syntax-not-supported", "no-presentation-context") if 4 in results else \
                 ("no-presentation-context", "abstract-syntax-not-supported")
-            summary += ", so no operation was possible"
+            summary += msg(", so no operation was possible")
         if a.abort is not None:
             by = ev["abort"]["by"]
             pdu = a.abort[0]
             if by == "acceptor":
                 status = Status.FAIL
                 causes = causes + judge.abort_causes(pdu.source, pdu.reason, "dimse", _prior(a), by=by)
-                summary += f"; then aborted by the acceptor ({ev['abort']['source_name']}, " \
-                           f"{ev['abort']['reason_name']})"
+                summary += msg("; then aborted by the acceptor ({source}, {reason})",
+                               source=ev['abort']['source_name'], reason=ev['abort']['reason_name'])
             else:
                 status = max(status, Status.WARN, key=_rank)
                 causes = causes + judge.abort_causes(pdu.source, pdu.reason, "release", _prior(a), by=by)
-                summary += "; ended by an A-ABORT from the requestor instead of a release"
+                summary += msg("; ended by an A-ABORT from the requestor instead of a release")
         elif ev["end"] == "release":
-            summary += "; released"
+            summary += msg("; released")
         elif a.release_rq is not None:
             status = max(status, Status.WARN, key=_rank)
             causes = causes + judge.abort_causes(None, None, "release", _prior(a), by="unknown", kind="no-reply")
-            summary += "; A-RELEASE-RQ got no A-RELEASE-RP"
+            summary += msg("; A-RELEASE-RQ got no A-RELEASE-RP")
         elif end_how in ("fin", "rst", "reused", "idle"):
             status = max(status, Status.WARN, key=_rank)
             causes = causes + judge.abort_causes(None, None, "release", _prior(a), by="unknown",
                                                  kind="reset" if end_how == "rst" else "closed")
-            summary += f"; the TCP connection was {'reset' if end_how == 'rst' else 'closed'} without a release"
+            summary += msg("; the TCP connection was reset without a release") if end_how == "rst" else \
+                msg("; the TCP connection was closed without a release")
         else:
-            summary += "; still open when the capture ended"
+            summary += msg("; still open when the capture ended")
     duration = _ms(a.first_ts, a.end[1] if a.end else a.last_ts)
     ev["duration_ms"] = duration
-    return Finding(tid, "capture.association", _title(kb, "capture.association", lang), status, summary, ev,
+    return Finding(tid, "capture.association", _title(kb, "capture.association", lang), status,
+                   render(summary, lang), ev,
                    _causes(kb, causes, lang), 0.0)
 
 
@@ -249,15 +256,17 @@ def _dimse_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: st
     ops = ", ".join(f"{op} x{n}" for op, n in sorted(a.operations.items(), key=lambda kv: -kv[1]))
     finals = [s for s in statuses if s["category"] != "pending"]
     causes: list[str] = []
+    summary: Text
     if not a.operations:
-        status, summary = Status.PASS, "no DIMSE operations on this association"
+        status, summary = Status.PASS, msg("no DIMSE operations on this association")
     else:
         summary = ops
         if finals:
-            summary += ": " + ", ".join(
-                f"{s['count']} {s.get('status_hex') or 'no status'} ({s['status_name']})" for s in finals[:4])
+            summary += msg(": {statuses}", statuses=join([
+                msg("{count} {status} ({name})", count=s['count'], status=s.get('status_hex') or msg("no status"),
+                    name=s['status_name']) for s in finals[:4]], sep=msg(", ")))
         if len(finals) > 4:
-            summary += f", {len(finals) - 4} more statuses"
+            summary += msg(", {n} more statuses", n=len(finals) - 4)
         status = Status.PASS
         if counts["failure"]:
             status = Status.FAIL
@@ -268,25 +277,31 @@ def _dimse_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: st
         if a.pending and a.end and a.end[0] != "capture-end":
             status = Status.FAIL
             aborted_by = a.who(a.abort[1]) if a.abort is not None else None
-            summary += f"; {len(a.pending)} request(s) never answered"
+            summary += msg("; {n} request(s) never answered", n=len(a.pending))
             cut = [p for p in a.pending.values() if p.incomplete]
             if cut:  # a request cut mid-data-set by the connection's end (capture/association.py)
-                how = {"rst": "a TCP reset", "fin": "the connection's close"}.get(a.end[0], "the connection's end")
-                summary += (f" ({cut[0].operation}-RQ message {cut[0].message_id} was cut by {how} before its data "
-                            f"set was complete)")
+                how = {"rst": msg("a TCP reset"), "fin": msg("the connection's close")}.get(
+                    a.end[0], msg("the connection's end"))
+                summary += msg(" ({operation}-RQ message {message_id} was cut by {how} before its data set was "
+                               "complete)", operation=cut[0].operation, message_id=cut[0].message_id, how=how)
             abort = a.abort[0] if a.abort is not None else None
             causes += judge.abort_causes(
                 abort.source if abort else None, abort.reason if abort else None, "dimse", _prior(a),
                 by=aborted_by or "unknown", kind=None if abort else ("reset" if a.end[0] == "rst" else "closed"))
         elif a.pending:
-            summary += f"; {len(a.pending)} request(s) still waiting when the capture ended"
+            summary += msg("; {n} request(s) still waiting when the capture ended", n=len(a.pending))
         if a.slowest is not None:
-            summary += f"; slowest {a.slowest['operation']} {a.slowest['ms']:.1f} ms"
-    return Finding(tid, "capture.dimse", _title(kb, "capture.dimse", lang), status, summary, ev,
+            summary += msg("; slowest {operation} {ms:.1f} ms", operation=a.slowest['operation'], ms=a.slowest['ms'])
+    return Finding(tid, "capture.dimse", _title(kb, "capture.dimse", lang), status, render(summary, lang), ev,
                    _causes(kb, causes, lang), 0.0)
 
 
 # --------------------------------------------------------------------------------------- violations
+
+def _side(direction: Any) -> Text:
+    """"requestor" / "acceptor" as a word of the sentence (a gap before detection has a direction number)."""
+    return {"requestor": msg("requestor"), "acceptor": msg("acceptor")}.get(direction, str(direction))
+
 
 def _violations_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, tid: str) -> Finding:
     ev: dict[str, Any] = {"count": sum(a.violation_counts.values()), "by_code": dict(a.violation_counts),
@@ -305,6 +320,7 @@ def _violations_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, ti
         ev["analysis_stopped"] = a.lost
     errors = {c: n for c, n in a.violation_counts.items() if c in _FAIL_CODES}
     causes: list[str] = []
+    summary: Text
     if errors:
         status = Status.FAIL
         if "pdu-length-violation" in errors:
@@ -313,25 +329,27 @@ def _violations_finding(a: CapturedAssociation, kb: KnowledgeBase, lang: str, ti
             causes.append("malformed-pdu")
         first = next(v for v in a.violations if v["code"] in errors) if any(
             v["code"] in errors for v in a.violations) else None
-        summary = f"{sum(errors.values())} protocol violation(s)"
+        summary = msg("{n} protocol violation(s)", n=sum(errors.values()))
         if first is not None:
-            summary += f", first: {first['message']} (from the {first['direction']})"
+            summary += msg(", first: {message} (from the {side})", message=first['message'],
+                           side=_side(first['direction']))
     elif a.violation_counts:
         status = Status.WARN
-        summary = f"{sum(a.violation_counts.values())} minor deviation(s) from the standard (warnings), " \
-                  f"first: {a.violations[0]['message'] if a.violations else '?'}"
+        summary = msg("{n} minor deviation(s) from the standard (warnings), first: {message}",
+                      n=sum(a.violation_counts.values()), message=a.violations[0]['message'] if a.violations else '?')
     else:
-        status, summary = Status.PASS, "no protocol violations"
+        status, summary = Status.PASS, msg("no protocol violations")
     if a.missing_bytes:
         if status is Status.PASS:
             status = Status.WARN
-            summary = "no protocol violations in what was captured"
+            summary = msg("no protocol violations in what was captured")
         g = a.gaps[0]
-        summary += f"; {a.missing_bytes} byte(s) missing from the capture (first: {g['bytes']} bytes missing at " \
-                   f"seq {g['seq']}, from the {g['direction']})"
+        summary += msg("; {n} byte(s) missing from the capture (first: {bytes} bytes missing at seq {seq}, from the "
+                       "{side})", n=a.missing_bytes, bytes=g['bytes'], seq=g['seq'], side=_side(g['direction']))
     if a.lost:
-        summary += f"; analysis of the {a.lost[0]['direction']}'s stream stopped early"
-    return Finding(tid, "capture.violations", _title(kb, "capture.violations", lang), status, summary, ev,
+        summary += msg("; analysis of the {side}'s stream stopped early", side=_side(a.lost[0]['direction']))
+    return Finding(tid, "capture.violations", _title(kb, "capture.violations", lang), status, render(summary, lang),
+                   ev,
                    _causes(kb, causes, lang), 0.0)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import BadInput
-from ..target import DicomWebOptions, Target, TLSOptions, check_ae_title, parse_target
+from ..target import DicomWebOptions, Target, TLSOptions, UserIdentityOptions, check_ae_title, parse_target
 
 if TYPE_CHECKING:
     from ..engine.model import Report
@@ -166,8 +166,24 @@ def targets_from_args(args: argparse.Namespace, playbook: "Playbook | None" = No
     if tls is None:
         tls = defaults.get("tls")
     target = parse_target(text, calling_ae=calling, called_ae=called, tls=tls)
+    identity = identity_from_args(args) or defaults.get("user_identity")
+    if identity is not None:
+        target = target.with_(user_identity=identity)
     dicomweb = dicomweb_from_args(args)
     return target.with_(dicomweb=dicomweb) if dicomweb is not None else target
+
+
+def identity_from_args(args: argparse.Namespace) -> UserIdentityOptions | None:
+    """--user / --passcode-file|-env / --identity-type / --identity-token-file|-env / --identity-response, or
+    None when none is given (user_identity.py checks them and reads the secret once: bad input before any
+    association)."""
+    from ..user_identity import identity_options
+    return identity_options(kind=getattr(args, "identity_type", None), username=getattr(args, "user", None),
+                            passcode_file=getattr(args, "passcode_file", None),
+                            passcode_env=getattr(args, "passcode_env", None),
+                            token_file=getattr(args, "identity_token_file", None),
+                            token_env=getattr(args, "identity_token_env", None),
+                            positive_response=bool(getattr(args, "identity_response", False)))
 
 
 def dicomweb_from_args(args: argparse.Namespace) -> "DicomWebOptions | None":
@@ -195,6 +211,9 @@ def apply_args_to_targets(args: argparse.Namespace, targets: "tuple[Target, ...]
     tls = tls_from_args(args)
     if tls is not None:
         changes["tls"] = tls
+    identity = identity_from_args(args)
+    if identity is not None:
+        changes["user_identity"] = identity
     dicomweb = dicomweb_from_args(args)
     if dicomweb is not None:
         changes["dicomweb"] = dicomweb

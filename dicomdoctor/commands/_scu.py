@@ -22,7 +22,9 @@ from ..errors import BadInput
 from ._common import emit, options_from_args, targets_from_args
 
 if TYPE_CHECKING:
+    from ..engine.context import RunOptions
     from ..engine.model import Finding, Report
+    from ..target import Target
 
 
 def keys_from_args(args: argparse.Namespace) -> dict[str, str]:
@@ -34,14 +36,31 @@ def keys_from_args(args: argparse.Namespace) -> dict[str, str]:
 
 # assoc.ae-title learns AE titles only after a rejection (probe_accepted: False).
 _AE: tuple[str, dict[str, Any]] = ("assoc.ae-title", {"probe_accepted": False})
+# assoc.user-identity compares the association with and without a user identity (2 associations): whether the
+# identity we sent, or the one we did not send, is why the peer refused. First, and when it explains the refusal,
+# alone: AE-title probing would only be refused the same way.
+_IDENTITY: tuple[str, dict[str, Any]] = ("assoc.user-identity", {})
 # A failed connect, by net.connect's outcome, and who explains it (a timeout is not tried twice).
 _EXPLAIN_CONNECT: dict[str, tuple[Any, ...]] = {"dns": ("net.dns",), "refused": ("net.reachable",),
                                                 "unreachable": ("net.reachable",), "reset": ("net.reachable",)}
 
 
-def explaining_checks(finding: "Finding") -> tuple[Any, ...]:
+def _identity_suspect(ev: Mapping[str, Any], identity: bool) -> bool:
+    """May a user identity be why the association was refused? With one configured (--user...), any refusal
+    before the A-ASSOCIATE-AC; without, a rejection that gives no reason (reason 1 of the service user or the
+    ACSE, as PACS and toolkits answer a missing or wrong identity: the simulator 1/1/1, pynetdicom 2/2/1)."""
+    if ev.get("associated", False):
+        return False
+    if identity:
+        return ev.get("outcome") in ("rejected", "aborted", "protocol-error")
+    rj = ev.get("reject") or {}
+    return ev.get("outcome") == "rejected" and rj.get("source") in (1, 2) and rj.get("reason") == 1
+
+
+def explaining_checks(finding: "Finding", identity: bool = False) -> tuple[Any, ...]:
     """The checks that explain why the DIMSE check's association failed; () when there is nothing to explain
-    (it passed, or the failure is in the service itself: a status, a missing match, a move destination)."""
+    (it passed, or the failure is in the service itself: a status, a missing match, a move destination).
+    `identity`: the target has a user identity configured."""
     if finding.status.value not in ("fail", "error"):
         return ()
     ev = finding.evidence
@@ -49,9 +68,10 @@ def explaining_checks(finding: "Finding") -> tuple[Any, ...]:
     if outcome == "connect-failed" and phase != "tls":
         return _EXPLAIN_CONNECT.get(str(ev.get("connect_outcome") or ""), ())
     before_ac = not ev.get("associated", False)
+    first = (_IDENTITY,) if _identity_suspect(ev, identity) else ()
     if outcome == "rejected" or (before_ac and outcome in ("protocol-error", "aborted")) \
             or (outcome == "aborted" and phase == "association"):
-        return (_AE,)
+        return (*first, _AE)
     if outcome == "no-context":
         return (_AE, "assoc.presentation-contexts")
     return ()
@@ -88,14 +108,30 @@ def run_scu(args: argparse.Namespace, check_id: str, params: Mapping[str, Any], 
     checks.append((check_id, dict(params)))
     report = run_checks(make_playbook(name, checks), [target], options)
     service = next((f for f in report.findings if f.check == check_id), None)
-    explain = explaining_checks(service) if service is not None else ()
+    explain = explaining_checks(service, target.user_identity is not None) if service is not None else ()
+    if explain and explain[0] == _IDENTITY:
+        report, more = _explain(report, (_IDENTITY,), target, options, check_id, f"{name}-identity")
+        explain = () if _identity_explains(more) else explain[1:]
     if explain:
-        if options.deadline is not None:  # the deadline is the command's: the explanation gets what is left
-            import dataclasses
-            options = dataclasses.replace(options, deadline=max(0.0, options.deadline - report.duration_ms / 1000.0))
-        more = run_checks(make_playbook(f"{name}-explain", list(explain)), [target], options)
-        report = merge_explanation(report, more, check_id)
+        report, _ = _explain(report, explain, target, options, check_id, f"{name}-explain")
     return emit(report, args)
+
+
+def _explain(report: "Report", checks: tuple[Any, ...], target: "Target", options: "RunOptions", check_id: str,
+             name: str) -> "tuple[Report, Report]":
+    """Run the explaining checks and merge their findings in; (merged report, the explanation's own)."""
+    if options.deadline is not None:  # the deadline is the command's: the explanation gets what is left
+        import dataclasses
+        options = dataclasses.replace(options, deadline=max(0.0, options.deadline - report.duration_ms / 1000.0))
+    more = run_checks(make_playbook(name, list(checks)), [target], options)
+    return merge_explanation(report, more, check_id), more
+
+
+def _identity_explains(explanation: "Report") -> bool:
+    """Did assoc.user-identity find the identity (missing or wrong) to be why the peer refused?"""
+    return any(f.check == _IDENTITY[0] and f.status.value == "fail" and any(c.id.startswith("user-identity")
+                                                                            for c in f.causes)
+               for f in explanation.findings)
 
 
 def positive(value: int | None, option: str) -> int:

@@ -1,8 +1,10 @@
 """`dicomdoctor demo`: the doctor against a small hospital of simulated peers, each broken differently.
 
 Several simulators start on free loopback ports (plus one port where nothing listens), the standard
-playbook runs against all of them at once (one report, several targets), and the result is shown in the
-TUI on a terminal, else printed in --format. It takes a couple of seconds and needs no network.
+playbook runs against the PACSes and the workflow playbook (worklist, MPPS, store, storage commitment,
+read-back) against the RIS/PACS ones, all at once (one report, several targets), and the result is shown in
+the TUI on a terminal, else printed in --format. It takes a couple of seconds and needs no network. The
+workflow playbook writes (an MPPS, a synthetic instance): only to the demo's own simulators.
 
 Exit code: 0 when the demo ran, whatever its findings (they are meant to fail: that is what it shows);
 3 when the demo itself could not run. The report's own verdict is deliberately not the exit code, so that
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import socket
 import sys
 import threading
@@ -26,6 +29,9 @@ from ..target import Target, TLSOptions
 
 # Short phase timeouts: every peer is on loopback, and the demo must finish in seconds.
 DEMO_TIMEOUTS = Timeouts(connect=2.0, association=3.0, dimse=3.0, release=2.0)
+# The commitment report that never comes is waited for this long (else the DIMSE timeout): on loopback a
+# report that is coming comes in milliseconds, and the demo stays fast.
+COMMIT_WAIT = "0.25"
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,9 @@ class Scenario:
     called_ae: str | None = None  # what the "user" typed, when it differs from the peer's title
     tls: bool = False
     listening: bool = True  # False: a port where nothing listens
+    playbook: str = "standard"  # the shipped playbook it is diagnosed with
+    checks: tuple[str, ...] = ()  # checks added to that playbook for this peer
+    sets: tuple[str, ...] = ()  # --set CHECK.PARAM=VALUE for this peer's playbook
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -51,6 +60,14 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("WEBPORT", ("http",), "is really a web server (the HTTP port, not the DICOM port)"),
     Scenario("SECURE", ("tls=self-signed",), "DICOM over TLS with a self-signed certificate", tls=True),
     Scenario("DOWN", (), "nothing listens on its port (server not running)", listening=False),
+    # The IHE Scheduled Workflow chain, each breaking at another step (the steps after it are skipped).
+    Scenario("RIS", ("worklist", "mpps=refuse", "commitment"), "a RIS whose worklist answers but which refuses "
+             "the MPPS N-CREATE (the chain breaks at its 2nd step)", playbook="workflow"),
+    Scenario("WFPACS", ("worklist", "mpps", "commitment=no-report"), "a RIS + PACS whose storage commitment "
+             "report never comes (the chain breaks at the commitment)", playbook="workflow",
+             sets=(f"workflow.commit.wait={COMMIT_WAIT}",)),
+    Scenario("IDPACS", ("user-identity-required",), "requires a user identity (username, Kerberos...); we send "
+             "none", checks=("assoc.user-identity",)),
 )
 
 
@@ -113,7 +130,11 @@ class Fleet:
     def legend(self) -> str:
         lines = ["dicomdoctor demo: simulated peers on this machine (loopback only):"]
         for scenario, target in zip(self.scenarios, self.targets):
-            lines.append(f"  {target.id:<30} {scenario.story}")
+            marker = f" [{scenario.playbook} playbook]" if scenario.playbook != "standard" else ""
+            lines.append(f"  {target.id:<30} {scenario.story}{marker}")
+        if any(s.playbook == "workflow" for s in self.scenarios):
+            lines.append("  (the workflow playbook writes an MPPS and a synthetic instance: only to these "
+                         "simulators)")
         return "\n".join(lines)
 
     def __enter__(self) -> "Fleet":
@@ -124,29 +145,62 @@ class Fleet:
         self.stop()
 
 
-def diagnose(targets: list[Target], lang: str = "en") -> Report:
-    """The standard playbook against every target at once."""
-    from ..engine.playbook import load_playbook
-    from ..engine.runner import run as run_checks
+def demo_playbooks(scenarios: tuple[Scenario, ...] = SCENARIOS) -> list[Any]:
+    """The playbook of each scenario (scenarios that ask for the same one share the same object, so that
+    they run as one playbook: see engine/multirun.py)."""
+    from ..engine.playbook import apply_overrides, load_playbook, make_playbook
 
-    playbook = load_playbook("standard")
+    made: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+    out = []
+    for s in scenarios:
+        key = (s.playbook, s.checks, s.sets)
+        if key not in made:
+            playbook = load_playbook(s.playbook)
+            if s.checks:
+                extra = make_playbook(s.playbook, s.checks).checks
+                playbook = dataclasses.replace(playbook, checks=playbook.checks + extra)
+            made[key] = apply_overrides(playbook, list(s.sets)) if s.sets else playbook
+        out.append(made[key])
+    return out
+
+
+def _options(targets: list[Target], lang: str) -> RunOptions:
     # Wide AE guessing: these are our own simulators, and the ARCHIVE scenario shows what guessing finds.
-    return run_checks(playbook, targets, RunOptions(timeouts=DEMO_TIMEOUTS, lang=lang, concurrency=len(targets),
-                                                    guess_ae="wide"))
+    return RunOptions(timeouts=DEMO_TIMEOUTS, lang=lang, concurrency=len(targets), guess_ae="wide")
 
 
-def tui_app(targets: list[Target], lang: str = "en") -> Any:
-    """The TUI, set to run the standard playbook against the demo's targets as soon as it opens (it runs the
-    engine itself, live, while the simulators serve from the Fleet's thread); None when the TUI is not
-    available (it is optional for the demo: then the text report is printed)."""
+def diagnose(targets: list[Target], lang: str = "en", playbooks: list[Any] | None = None) -> Report:
+    """Every target at once, each with its scenario's playbook (`playbooks`, default: those of SCENARIOS,
+    by position; the standard playbook for targets past them)."""
+    from ..engine.multirun import run_mixed_sync
+    from ..engine.playbook import load_playbook
+
+    chosen = list(playbooks if playbooks is not None else demo_playbooks())
+    if len(chosen) < len(targets):
+        chosen += [load_playbook("standard")] * (len(targets) - len(chosen))
+    return run_mixed_sync(list(zip(targets, chosen)), _options(targets, lang))
+
+
+def tui_app(targets: list[Target], lang: str = "en", playbooks: list[Any] | None = None) -> Any:
+    """The TUI, set to run the demo's playbooks against its targets as soon as it opens (it runs the engine
+    itself, live, while the simulators serve from the Fleet's thread: the standard playbook, and the workflow
+    playbook for the RIS/PACS targets); None when the TUI is not available (it is optional for the demo: then
+    the text report is printed)."""
     try:
         from ..tui.app import DoctorApp
         from ..tui.session import TuiConfig
     except ImportError:
         return None
-    options = RunOptions(timeouts=DEMO_TIMEOUTS, lang=lang, concurrency=len(targets), guess_ae="wide")
+    from ..engine.playbook import load_playbook
+
+    standard = load_playbook("standard")
+    chosen = list(playbooks if playbooks is not None else demo_playbooks())[:len(targets)]
+    # The TUI opens on the standard playbook; the targets with another one run theirs (while it stays chosen).
+    per_target = tuple((t.id, p) for t, p in zip(targets, chosen)
+                       if (p.name, p.checks) != (standard.name, standard.checks))
     try:
-        return DoctorApp(TuiConfig(options=options, targets=tuple(targets)))
+        return DoctorApp(TuiConfig(options=_options(targets, lang), targets=tuple(targets),
+                                   target_playbooks=per_target))
     except TypeError:  # another version of the TUI's API: fall back to the printed report
         return None
 
@@ -158,11 +212,12 @@ def run(args: argparse.Namespace) -> int:
     wants_tui = (args.format is None and not args.no_tui and not getattr(args, "output", None)
                  and sys.stdin.isatty() and sys.stdout.isatty())
     with Fleet() as fleet:
-        app = tui_app(fleet.targets, lang) if wants_tui else None
+        playbooks = demo_playbooks(fleet.scenarios)
+        app = tui_app(fleet.targets, lang, playbooks) if wants_tui else None
         if app is not None:
             app.run()  # the simulators keep serving until the user quits
             return 0
-        report = diagnose(fleet.targets, lang)
+        report = diagnose(fleet.targets, lang, playbooks)
         if args.format in (None, "text"):
             # The legend says what each peer is; to stderr, so stdout stays exactly the report.
             print(fleet.legend() + "\n", file=sys.stderr, flush=True)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Mapping
 
+from ..messages import Text, render
 from ..net.timeouts import Timeouts
 from ..target import Target, TLSOptions
 from . import judge, model
@@ -35,10 +36,11 @@ class CheckResult:
     ad-hoc causes (e.g. built from a peer's Error Comment) that the KB cannot know."""
 
     status: Status
-    summary: str
+    summary: str  # English; the runner renders `message` in the run's language for the finding
     evidence: Mapping[str, Any] = field(default_factory=dict)
     causes: tuple[str, ...] = ()
     extra_causes: tuple[model.Cause, ...] = ()
+    message: Text | None = None
 
     def __post_init__(self) -> None:
         # Accept Status("fail")-able strings and lists from checks, store canonical values.
@@ -48,6 +50,14 @@ class CheckResult:
             object.__setattr__(self, "causes", _causes(self.causes))
         if not isinstance(self.extra_causes, tuple):
             object.__setattr__(self, "extra_causes", tuple(self.extra_causes))
+
+    @property
+    def text(self) -> Text:
+        """The summary as a message, to quote inside another check's summary in the same language."""
+        return self.message if self.message is not None else self.summary
+
+    def summary_in(self, lang: str) -> str:
+        return render(self.text, lang)
 
     @property
     def ok(self) -> bool:
@@ -62,23 +72,30 @@ class CheckResult:
         return self.status in (Status.PASS, Status.WARN)
 
 
-def passed(summary: str, **evidence: Any) -> CheckResult:
-    return CheckResult(Status.PASS, summary, evidence)
+def _result(status: Status, summary: Text, evidence: Mapping[str, Any], causes: tuple[str, ...] = (),
+            extra: tuple[model.Cause, ...] = ()) -> CheckResult:
+    # The English summary for logs and the silence bookkeeping; the message for the finding's language.
+    message = None if isinstance(summary, str) else summary
+    return CheckResult(status, render(summary, "en"), evidence, causes, extra, message)
 
 
-def warned(summary: str, causes: "str | Iterable[str]" = (), *,
+def passed(summary: Text, **evidence: Any) -> CheckResult:
+    return _result(Status.PASS, summary, evidence)
+
+
+def warned(summary: Text, causes: "str | Iterable[str]" = (), *,
            extra_causes: Iterable[model.Cause] = (), **evidence: Any) -> CheckResult:
-    return CheckResult(Status.WARN, summary, evidence, _causes(causes), tuple(extra_causes))
+    return _result(Status.WARN, summary, evidence, _causes(causes), tuple(extra_causes))
 
 
-def failed(summary: str, causes: "str | Iterable[str]" = (), *,
+def failed(summary: Text, causes: "str | Iterable[str]" = (), *,
            extra_causes: Iterable[model.Cause] = (), **evidence: Any) -> CheckResult:
-    return CheckResult(Status.FAIL, summary, evidence, _causes(causes), tuple(extra_causes))
+    return _result(Status.FAIL, summary, evidence, _causes(causes), tuple(extra_causes))
 
 
-def skipped(reason: str, **evidence: Any) -> CheckResult:
+def skipped(reason: Text, **evidence: Any) -> CheckResult:
     """Not run: not applicable, or blocked. The reason is the summary the user reads."""
-    return CheckResult(Status.SKIP, reason, evidence)
+    return _result(Status.SKIP, reason, evidence)
 
 
 # Why a check could not run: a bug of ours, the network or peer in a way no cause covers (connectivity), or
@@ -86,12 +103,12 @@ def skipped(reason: str, **evidence: Any) -> CheckResult:
 ERROR_KINDS = ("bug", "connectivity", "usage")
 
 
-def errored(reason: str, *, kind: str = "bug", **evidence: Any) -> CheckResult:
+def errored(reason: Text, *, kind: str = "bug", **evidence: Any) -> CheckResult:
     """The check could not run (an unexpected condition), of `kind` (ERROR_KINDS). The runner also produces
     these on exceptions."""
     if kind not in ERROR_KINDS:
         raise ValueError(f"errored(): kind {kind!r} is not one of {', '.join(ERROR_KINDS)}")
-    return CheckResult(Status.ERROR, reason, {"error_kind": kind, **evidence})
+    return _result(Status.ERROR, reason, {"error_kind": kind, **evidence})
 
 
 # --------------------------------------------------------------------------------------------- options

@@ -31,6 +31,7 @@ from itertools import zip_longest
 from typing import Any, Callable
 
 from ..errors import BadInput
+from ..messages import Msg, Text, msg, render
 from . import judge
 from .kb import KnowledgeBase, load_kb
 
@@ -128,12 +129,13 @@ class Fact:
     """One thing a line states, and the causes judge.py gives it (most likely first)."""
 
     kind: str  # local / wire / reject / status / abort / timeout / connect
-    summary: str  # what was recognised, in English (it quotes the line's own values)
+    summary: Text  # what was recognised, a message (it quotes the line's own values)
     causes: tuple[str, ...]
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "summary": self.summary, "causes": list(self.causes), **self.detail}
+    def to_dict(self, lang: str = "en") -> dict[str, Any]:
+        return {"kind": self.kind, "summary": render(self.summary, lang), "causes": list(self.causes),
+                **self.detail}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +205,9 @@ def _status_fact(line: _Line, service: str | None) -> tuple[Fact | None, int | N
     if st.category(code, svc) in ("success", "pending"):
         return None, code, svc
     causes = judge.status_causes(code, svc)
-    return Fact("status", f"DIMSE status 0x{code:04X}" + (f" ({svc.upper()})" if svc else ""), causes,
-                {"status": code, "service": svc}), code, svc
+    summary = msg("DIMSE status 0x{code:04X} ({service})", code=code, service=svc.upper()) if svc else \
+        msg("DIMSE status 0x{code:04X}", code=code)
+    return Fact("status", summary, causes, {"status": code, "service": svc}), code, svc
 
 
 # --- A-ASSOCIATE-RJ in every spelling
@@ -251,7 +254,8 @@ def _reject_fact(line: _Line) -> Fact | None:
     if found is None:
         return None
     result, source, reason = found
-    return Fact("reject", f"A-ASSOCIATE-RJ result {result}, source {source}, reason {reason}",
+    return Fact("reject", msg("A-ASSOCIATE-RJ result {result}, source {source}, reason {reason}", result=result,
+                              source=source, reason=reason),
                 judge.reject_causes(result, source, reason), {"result": result, "source": source, "reason": reason})
 
 
@@ -265,6 +269,10 @@ _ASSOC_PHASE = re.compile(r"association request failed|could not negotiate assoc
 _DIMSE_PHASE = re.compile(r"\b(?:sending|received?)\b.*\b(?:request|response)\b|\b(?:store|echo|find|move|get)"
                           r"(?: scu| scp| request)? failed|\bc-(?:store|find|move|get|echo)\b|dimse"
                           r"|failed receiving|p-data", re.IGNORECASE)
+
+
+# The phases as the facts name them ("during the dimse phase"), in the reader's language.
+_PHASE_WORDS: dict[str, Text] = {"association": msg("association"), "dimse": msg("dimse")}
 
 
 def _phase(line: _Line) -> str | None:
@@ -304,14 +312,20 @@ def _abort_fact(line: _Line) -> Fact | None:
     if re.search(r"\b(?:dial|connect)\b[^,;]{0,40}(?:connection reset|econnreset)", line.lower):
         return None  # a reset during connect is a connect outcome
     phase = _phase(line)
+    where = _PHASE_WORDS.get(phase or "", phase)
     if source is not None or "abort" in line.lower:
-        kind, what = "abort", "an A-ABORT"
+        kind = "abort"
+        what = msg("an A-ABORT during the {phase} phase", phase=where) if phase else msg("an A-ABORT")
     elif re.search(r"reset|econnreset|errno 104", line.lower):
-        kind, what = "reset", "the connection was reset"
+        kind = "reset"
+        what = msg("the connection was reset during the {phase} phase", phase=where) if phase else \
+            msg("the connection was reset")
     else:
-        kind, what = "closed", "the connection was closed"
+        kind = "closed"
+        what = msg("the connection was closed during the {phase} phase", phase=where) if phase else \
+            msg("the connection was closed")
     service = _service_in(line) if phase == "dimse" else None
-    return Fact("abort", what + (f" during the {phase} phase" if phase else ""),
+    return Fact("abort", what,
                 judge.abort_causes(source, reason, phase, kind=kind, service=service),
                 {"source": source, "reason": reason, "phase": phase})
 
@@ -332,7 +346,7 @@ _READ_TIMEOUT = re.compile(r"\bread tcp\b[^\n]{0,80}?i/o timeout|read timed out|
 
 def _timeout_fact(line: _Line) -> Fact | None:
     if _DIAL_TIMEOUT.search(line.raw) and not re.search(r"\bread tcp\b", line.lower):
-        return Fact("connect", "the TCP connect timed out (TCP never came up)", judge.connect_causes("timeout"),
+        return Fact("connect", msg("the TCP connect timed out (TCP never came up)"), judge.connect_causes("timeout"),
                     {"outcome": "timeout"})
     if _READ_TIMEOUT.search(line.raw) is None:
         return None
@@ -342,13 +356,14 @@ def _timeout_fact(line: _Line) -> Fact | None:
         phase = "dimse"
     else:
         phase = _phase(line)
-    where = f"while waiting in the {phase} phase" if phase else "after TCP was up (phase not stated)"
+    what = msg("a read timed out while waiting in the {phase} phase", phase=_PHASE_WORDS.get(phase, phase)) \
+        if phase else msg("a read timed out after TCP was up (phase not stated)")
     if phase is None:  # TCP was up; the line does not say whether the A-ASSOCIATE-AC or a response was awaited
         both = zip_longest(judge.timeout_causes("association"), judge.timeout_causes("dimse"))
         causes = tuple(dict.fromkeys(c for pair in both for c in pair if c))
     else:
         causes = judge.timeout_causes(phase)
-    return Fact("timeout", f"a read timed out {where}", causes, {"phase": phase})
+    return Fact("timeout", what, causes, {"phase": phase})
 
 
 # --- connect outcomes
@@ -369,7 +384,8 @@ def _connect_fact(line: _Line) -> Fact | None:
         if outcome == "unreachable" and "[errno 110]" in line.lower:
             continue  # 110 is a timeout, handled with the timeouts
         if rx.search(line.raw):
-            return Fact("connect", f"the TCP connect failed: {outcome}", judge.connect_causes(outcome),
+            return Fact("connect", msg("the TCP connect failed: {outcome}", outcome=outcome),
+                        judge.connect_causes(outcome),
                         {"outcome": outcome})
     return None
 
@@ -387,37 +403,40 @@ _PDU_LENGTH = re.compile(r"(?:pdu|length)\D{0,30}?(\d{7,10})\b|(\d{7,10}) (?:byt
 _TLS_RECORD_TYPES = {0x14: "change-cipher-spec", 0x15: "alert", 0x16: "handshake", 0x17: "application data"}
 
 
-def _wire_kind_of_type(byte: int) -> tuple[str, str] | None:
+def _wire_kind_of_type(byte: int) -> tuple[str, Msg] | None:
     if byte in _TLS_RECORD_TYPES:
-        return "tls", f"PDU type 0x{byte:02X} is a TLS {_TLS_RECORD_TYPES[byte]} record"
+        return "tls", msg("PDU type 0x{byte:02X} is a TLS {record} record", byte=byte, record=_TLS_RECORD_TYPES[byte])
     if 1 <= byte <= 7:
         return None  # a real PDU type arriving at the wrong moment: a protocol error, not foreign bytes
     if byte == 0x48:
-        return "http", "PDU type 0x48 is 'H', the first byte of an HTTP answer"
+        return "http", msg("PDU type 0x48 is 'H', the first byte of an HTTP answer")
     if 0x20 <= byte < 0x7F:
-        return "text", f"PDU type 0x{byte:02X} is {chr(byte)!r}: the peer answered in text"
-    return "garbage", f"PDU type 0x{byte:02X} is not a DICOM PDU type"
+        return "text", msg("PDU type 0x{byte:02X} is {char}: the peer answered in text", byte=byte,
+                           char=repr(chr(byte)))
+    return "garbage", msg("PDU type 0x{byte:02X} is not a DICOM PDU type", byte=byte)
 
 
-def _wire_kind_of_length(length: int) -> tuple[str, str] | None:
+def _wire_kind_of_length(length: int) -> tuple[str, Msg] | None:
     raw = length.to_bytes(4, "big") if length < 1 << 32 else b""
     if len(raw) != 4:
         return None
     text = raw.decode("latin-1")
     if all(0x20 <= b < 0x7F for b in raw):
         if text in ("TTP/", "TP/1", "P/1.", "/1.1", "/1.0"):
-            return "http", (f"PDU length {length} is the ASCII text {text!r}, part of 'HTTP/1.1': an HTTP answer "
-                            "read as a PDU header")
-        return "text", f"PDU length {length} is the ASCII text {text!r}: the peer answered in text"
+            return "http", msg("PDU length {length} is the ASCII text {text}, part of 'HTTP/1.1': an HTTP answer "
+                               "read as a PDU header", length=length, text=repr(text))
+        return "text", msg("PDU length {length} is the ASCII text {text}: the peer answered in text", length=length,
+                           text=repr(text))
     if raw[0] == 0x03 and raw[1] <= 0x04:
-        return "tls", f"PDU length {length} starts with TLS version bytes 03 {raw[1]:02x}"
+        return "tls", msg("PDU length {length} starts with TLS version bytes 03 {minor:02x}", length=length,
+                          minor=raw[1])
     if length > 0x01000000:  # no DICOM peer sends a 16 MiB+ PDU
-        return "garbage", f"PDU length {length} is larger than any DICOM peer sends"
+        return "garbage", msg("PDU length {length} is larger than any DICOM peer sends", length=length)
     return None
 
 
 def _wire_fact(line: _Line) -> Fact | None:
-    found: tuple[str, str] | None = None
+    found: tuple[str, Msg] | None = None
     for rx, base in zip(_PDU_TYPE, _PDU_TYPE_BASE):
         m = rx.search(line.raw)
         if m:
@@ -437,19 +456,19 @@ def _wire_fact(line: _Line) -> Fact | None:
 
 
 # --- local errors: the peer is not to blame
-_LOCAL: tuple[tuple[str, str, "re.Pattern[str]"], ...] = (
-    ("missing-sop-class", "the data set has no SOP Class UID (0008,0016)",
+_LOCAL: tuple[tuple[str, Msg, "re.Pattern[str]"], ...] = (
+    ("missing-sop-class", msg("the data set has no SOP Class UID (0008,0016)"),
      re.compile(r"sop ?class ?uid\W{0,3}(?:\(0008,0016\)\W{0,3})?(?:not found|is missing|missing|is required"
                 r"|required|absent|is empty|not present)|(?:missing|no|without)\W{1,3}sop ?class ?uid"
                 r"|(?:missing|no) \(0008,0016\)|affectedsopclassuid.{0,20}(?:missing|empty)"
                 r"|no sop class or instance uid|required elements? (?:are|is) missing:[^.]{0,60}sopclassuid",
                 re.IGNORECASE)),
-    ("ae-title", "a local AE title is invalid (over 16 characters or bad characters)",
+    ("ae-title", msg("a local AE title is invalid (over 16 characters or bad characters)"),
      re.compile(r"\bae(?:t| title)?\b[^.\n]{0,40}(?:longer than 16|more than 16|exceeds 16|over 16|too long"
                 r"|must be (?:16|no more)|must not contain|invalid)|invalid\W{1,3}(?:called |calling )?"
                 r"(?:ae|aet|ae title)\b|ae title.{0,40}(?:cannot be empty|16 characters)"
                 r"|'(?:ae_title|called_ae|calling_ae)\w*' value .{0,40}must not exceed 16", re.IGNORECASE)),
-    ("file", "a local file cannot be read (missing, unreadable or not DICOM)",
+    ("file", msg("a local file cannot be read (missing, unreadable or not DICOM)"),
      re.compile(r"no such file or directory|filenotfounderror|file not found|cannot open file|can't open file"
                 r"|could not open file|enoent|permission denied.{0,30}\.dcm|not a dicom file|invaliddicomerror"
                 r"|missing (?:the )?dicm prefix|file meta information header.{0,20}missing"
@@ -463,7 +482,8 @@ def _local_fact(line: _Line) -> Fact | None:
         if rx.search(line.raw):
             if kind == "ae-title" and "reject" in line.lower:
                 continue  # a peer refusing our AE title is a reject, not a local error
-            return Fact("local", summary + " (a local problem, not the peer's)", judge.local_causes(kind),
+            return Fact("local", msg("{what} (a local problem, not the peer's)", what=summary),
+                        judge.local_causes(kind),
                         {"local": kind})
     return None
 
@@ -489,8 +509,8 @@ def _condition_fact(line: _Line) -> Fact | None:
             return Fact("wire", f"dcmtk 0006:{code:04x}: {_MALFORMED_CONDITIONS[code]}",
                         judge.wire_causes("malformed"), {"wire": "malformed", "condition": f"0006:{code:04x}"})
         if code in _CLOSED_CONDITIONS:
-            return Fact("abort", f"dcmtk 0006:{code:04x}: {_CLOSED_CONDITIONS[code]} (the connection broke "
-                        "during the DIMSE exchange)",
+            return Fact("abort", msg("dcmtk 0006:{code:04x}: {condition} (the connection broke during the DIMSE "
+                                     "exchange)", code=code, condition=_CLOSED_CONDITIONS[code]),
                         judge.abort_causes(None, None, "dimse", kind="closed", service=_service_in(line)),
                         {"condition": f"0006:{code:04x}", "phase": "dimse"})
     return None
@@ -561,7 +581,8 @@ def explain(text: str, service: str | None = None, lang: str = "en",
         return {"input": text, "status": decode_status(code, svc), "facts": [],
                 "causes": [_cause_dict(kb, cid, s, lang) for cid, s in ranked[:MAX_CAUSES]]}
     if not text.strip():
-        raise BadInput("explain: give a DIMSE status (e.g. A801, 0xC000, 43009) or an error message")
+        raise BadInput(msg("explain: give a DIMSE status (e.g. A801, 0xC000, 43009) or an error message")
+                       .render(lang))
     text = text[:MAX_TEXT]
     line = _Line.of(text)
     facts = extract_facts(text, svc)
@@ -573,8 +594,9 @@ def explain(text: str, service: str | None = None, lang: str = "en",
     ranked = _rank(facts, text_ranked)
     if not ranked:
         shown = line.raw if len(line.raw) <= 80 else line.raw[:77] + "..."
-        raise BadInput(f"explain: {shown!r} is not a DIMSE status and matches no known error message "
-                       "(try a status such as A801 or 0xC000, or paste the tool's exact error line)")
+        raise BadInput(msg("explain: {text} is not a DIMSE status and matches no known error message (try a "
+                           "status such as A801 or 0xC000, or paste the tool's exact error line)", text=repr(shown))
+                       .render(lang))
     status = decode_status(line_code, line_svc) if line_code is not None else None
-    return {"input": text, "status": status, "facts": [f.to_dict() for f in facts],
+    return {"input": text, "status": status, "facts": [f.to_dict(lang) for f in facts],
             "causes": [_cause_dict(kb, cid, s, lang) for cid, s in ranked[:MAX_CAUSES]]}

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
+from ..messages import Fixed, Text, msg, join
+
 if TYPE_CHECKING:
     from .context import CheckResult
     from .kb import KnowledgeBase, Rule
@@ -74,14 +76,14 @@ class Judgement:
     """Ranked cause ids, and what the finding should say about how they were reached."""
 
     causes: tuple[str, ...]
-    note: str = ""                 # a clause for the summary (English), empty when the plain reading holds
+    note: Text = ""                # a clause for the summary, empty when the plain reading holds
     confidence: str = "medium"     # high: independent evidence agrees; low: it disagrees
     rule: str = ""                 # checks/_rules.yaml:line of the rule that decided
     evidence: Mapping[str, Any] = field(default_factory=dict)  # what the judgement used, for the finding
 
-    def summary_note(self) -> str:
-        """"; <note>" for a summary, or ""."""
-        return f"; {self.note}" if self.note else ""
+    def summary_note(self) -> "Text":
+        """"; <note>" for a summary (in the finding's language), or ""."""
+        return msg("; {note}", note=self.note) if self.note else ""
 
 
 def _kb() -> "KnowledgeBase":
@@ -100,7 +102,7 @@ def _decide(section: str, facts: Mapping[str, object], prior: Prior | None, lang
 
 def _from_rule(rule: "Rule", lang: str = "en") -> Judgement:
     used = sorted(rule.after)
-    return Judgement(rule.causes, note=rule.note_text(lang), rule=rule.where,
+    return Judgement(rule.causes, note=Fixed(rule.note) if rule.note else "", rule=rule.where,
                      evidence={"earlier_evidence": used} if used else {})
 
 
@@ -183,7 +185,7 @@ def judge_connect(outcome: str, prior: Prior | None = None, *, raw_syn: str | No
         return Judgement(tuple(causes), note=base.note, confidence="high", rule=rule.where,
                          evidence={**base.evidence, **reading})
     causes = list(base.causes) + [c for c in rule.causes if c not in base.causes]
-    note = "; ".join(n for n in (base.note, rule.note_text()) if n)
+    note = join([base.note, Fixed(rule.note) if rule.note else ""], sep="; ")
     return Judgement(tuple(causes), note=note, confidence="low", rule=rule.where,
                      evidence={**base.evidence, **reading})
 
@@ -490,14 +492,14 @@ def judge_ae_reject(result: int, source: int, reason: int, prior: Prior | None =
         return base
     if called_ae_right:
         rest = tuple(c for c in base.causes if c not in calling and c != "called-ae-not-recognized")
-        return Judgement(calling + rest, confidence="high", rule="judge.judge_ae_reject", note=(
-            f"the same called AE title was accepted from a random calling AE title, so the peer refuses our "
-            f"calling AE title (or this host) although its reject says reason {reason}"),
+        return Judgement(calling + rest, confidence="high", rule="judge.judge_ae_reject", note=msg(
+            "the same called AE title was accepted from a random calling AE title, so the peer refuses our "
+            "calling AE title (or this host) although its reject says reason {reason}", reason=reason),
             evidence={**base.evidence, "called_ae_right": True})
     if refused_alike:
         first = base.causes[:1]
         causes = first + calling + tuple(c for c in base.causes[1:] if c not in calling)
-        return Judgement(tuple(dict.fromkeys(causes)), confidence="low", rule="judge.judge_ae_reject", note=(
+        return Judgement(tuple(dict.fromkeys(causes)), confidence="low", rule="judge.judge_ae_reject", note=msg(
             "every called AE title we tried was refused the same way, from a random calling AE title too: either "
             "the peer answers to none of them, or it refuses this host or unknown calling AE titles with that "
             "reason"), evidence={**base.evidence, "refused_alike": True})
@@ -536,6 +538,15 @@ def worklist_missing_keys(keys_returned: "list[str]", keys_asked: "list[str]") -
     return [k for k in WORKLIST_REQUIRED_KEYS if k in keys_asked and k not in got]
 
 
+def worklist_issuer_suspect(station_ae: str, calling_ae: str, matches: int, suspects: "list[str]") -> bool:
+    """An empty worklist that no pin explains, asked for a station AE title other than our calling AE title:
+    an SCP that filters on the calling AE (Orthanc ModalityWorklists "FilterIssuerAet", brokers keyed on the
+    modality's AE) answers nothing to us though entries exist. A modality calls as its own station AE."""
+    station = station_ae.strip()
+    return (matches == 0 and not suspects and station not in ("", "*") and "*" not in station
+            and "?" not in station and station != calling_ae.strip())
+
+
 def charset_problem(character_sets: "list[str]", non_ascii: "list[str]", undecodable: "list[str]") -> str:
     """What is wrong with the character set of C-FIND responses, or "": text that cannot be decoded in the
     declared set, or non-ASCII text with no Specific Character Set (the default repertoire is ASCII only)."""
@@ -546,9 +557,13 @@ def charset_problem(character_sets: "list[str]", non_ascii: "list[str]", undecod
     return ""
 
 
-def worklist_causes(*, matches: int, suspects: "list[str]", missing: "list[str]", charset: str) -> tuple[str, ...]:
-    """Causes of a completed MWL query that did not give a modality what it needs."""
+def worklist_causes(*, matches: int, suspects: "list[str]", missing: "list[str]", charset: str,
+                    truncated: bool = False) -> tuple[str, ...]:
+    """Causes of a completed MWL query that did not give a modality what it needs. `truncated`: it ended with
+    Cancel (0xFE00) though we sent no C-CANCEL: the SCP capped its answers (Orthanc LimitAnswers)."""
     causes: list[str] = []
+    if truncated:
+        causes.append("worklist-truncated")
     if matches == 0:
         causes.append("worklist-empty")
     if charset:
@@ -660,40 +675,42 @@ def judge_dicomweb(service: str, outcome: str, *, http_status: int | None = None
     rule = f"judge.judge_dicomweb:{service}"
     store = service == "stow"
 
-    def j(*causes: str, note: str = "", confidence: str = "medium") -> Judgement:
+    def j(*causes: str, note: Text = "", confidence: str = "medium") -> Judgement:
         return Judgement(tuple(dict.fromkeys(causes)), note=note, confidence=confidence, rule=rule)
 
     if outcome == "dns":
         return j("dns-failure", "dicomweb-unreachable")
     if outcome == "tls":
         if tls_outcome == "no-tls":
-            return j("dicomweb-scheme-mismatch", note="the URL says https, but the server does not speak TLS there")
+            return j("dicomweb-scheme-mismatch",
+                     note=msg("the URL says https, but the server does not speak TLS there"))
         return Judgement(tls_causes(tls_outcome or "other", prior), rule=rule)
     if outcome == "not-http":
         if scheme == "http":
             return j("dicomweb-scheme-mismatch", "dicomweb-unreachable",
-                     note="the port answered, but not in HTTP: it may want https, or it is another service")
-        return j("dicomweb-unreachable", note="the port answered, but not in HTTP")
+                     note=msg("the port answered, but not in HTTP: it may want https, or it is another service"))
+        return j("dicomweb-unreachable", note=msg("the port answered, but not in HTTP"))
     if outcome == "no-response":
         return j("dicomweb-timeout")
     if outcome == "closed":
         return j("dicomweb-server-error", "dicomweb-unreachable",
-                 note="the server closed the connection without an HTTP answer")
+                 note=msg("the server closed the connection without an HTTP answer"))
     if outcome != "answered":
         return j("dicomweb-unreachable")
     status = http_status or 0
     if status == 401:
         if auth_sent:
-            return j("dicomweb-auth-rejected", note="the credentials we sent were refused")
+            return j("dicomweb-auth-rejected", note=msg("the credentials we sent were refused"))
         return j("dicomweb-auth-required")
     if status == 403:
         if store:
-            return j("dicomweb-store-refused", "dicomweb-auth-rejected", note="storing is forbidden for this user")
+            return j("dicomweb-store-refused", "dicomweb-auth-rejected", note=msg("storing is forbidden for this user"))
         return j("dicomweb-auth-rejected")
     if answers_elsewhere:  # whatever this path said, the service is under another one
         return j("dicomweb-not-found", confidence="high",
-                 note="" if status in (404, 410) else f"this path answered HTTP {status} without DICOM JSON (another "
-                 "API of the server, such as Orthanc's REST API, may live there)")
+                 note="" if status in (404, 410) else msg("this path answered HTTP {status} without DICOM JSON "
+                                                          "(another API of the server, such as Orthanc's REST API, "
+                                                          "may live there)", status=status))
     if status in (404, 410) or 300 <= status < 400:
         return j("dicomweb-not-found", confidence="high" if answers_elsewhere else "medium")
     if status == 405:
@@ -706,28 +723,29 @@ def judge_dicomweb(service: str, outcome: str, *, http_status: int | None = None
     if status >= 500:
         return j("dicomweb-server-error")
     if status >= 400 or status < 200:
-        return j("dicomweb-server-error", note=f"HTTP {status} is not an answer DICOMweb defines here")
+        return j("dicomweb-server-error",
+                 note=msg("HTTP {status} is not an answer DICOMweb defines here", status=status))
     # 2xx
     if store:
         if failure_reasons or stored is False:
             reasons = [c for code in failure_reasons for c in status_causes(code, "c-store")]
             return j("dicomweb-store-refused", *reasons)
         if not body_ok:
-            return j("dicomweb-bad-response", note="the answer does not say what was stored")
+            return j("dicomweb-bad-response", note=msg("the answer does not say what was stored"))
         return j()
     if status == 204:
         return j()  # QIDO-RS: no match
     if expected_media and media_type not in expected_media:
         if redirected and media_type == "text/html":
             return j("dicomweb-auth-required", "dicomweb-wrong-media-type",
-                     note="we were redirected to an HTML page: a login page of a proxy or of the archive")
+                     note=msg("we were redirected to an HTML page: a login page of a proxy or of the archive"))
         if answers_elsewhere:
             return j("dicomweb-not-found", "dicomweb-wrong-media-type", confidence="high")
         return j("dicomweb-wrong-media-type")
     if not body_ok:
         if answers_elsewhere:
             return j("dicomweb-not-found", confidence="high",
-                     note="this path is another API of the server (Orthanc's REST API answers /studies too)")
+                     note=msg("this path is another API of the server (Orthanc's REST API answers /studies too)"))
         return j("dicomweb-bad-response")
     return j()
 

@@ -20,15 +20,19 @@ import yaml
 from ..yamlguard import ExpansionTooLarge, check_expansion
 
 from ..errors import BadInput
-from ..target import (DEFAULT_CALLING_AE, DicomWebOptions, Target, TLSOptions, check_ae_title, check_port,
-                      parse_target)
+from ..target import (DEFAULT_CALLING_AE, DicomWebOptions, Target, TLSOptions, UserIdentityOptions, check_ae_title,
+                      check_port, parse_target)
 from . import registry
 from .datafiles import data_dir
 
 FORMAT_VERSION = 1
 TOP_KEYS = ("playbook", "name", "description", "defaults", "targets", "checks")
-DEFAULT_KEYS = ("calling_ae", "called_ae", "timeout", "dimse_timeout", "max_pdu", "tls", "concurrency")
-TARGET_KEYS = ("host", "port", "called_ae", "calling_ae", "tls", "label", "dicomweb")
+DEFAULT_KEYS = ("calling_ae", "called_ae", "timeout", "dimse_timeout", "max_pdu", "tls", "concurrency",
+                "user_identity")
+TARGET_KEYS = ("host", "port", "called_ae", "calling_ae", "tls", "label", "dicomweb", "user_identity")
+# The secret only as a file (relative to the playbook) or an environment variable, never in clear.
+USER_IDENTITY_KEYS = ("type", "username", "passcode_file", "passcode_env", "token_file", "token_env",
+                      "positive_response")
 DICOMWEB_KEYS = ("url", "user", "secret", "ca", "insecure")
 TLS_KEYS = ("ca", "cert", "key", "insecure", "server_name")
 CHECK_KEYS = ("id", "with")
@@ -328,7 +332,44 @@ class _Parser:
                 tls = self.tls(value[key], value.key_lines[key], "defaults.tls")
                 if tls is not None:
                     out[key] = tls
+            elif key == "user_identity":
+                identity = self.user_identity(value[key], value.key_lines[key], "defaults.user_identity")
+                if identity is not None:
+                    out[key] = identity
         return out
+
+    def user_identity(self, value: Any, line: int, what: str) -> "UserIdentityOptions | None":
+        """`user_identity: {username, passcode_file | passcode_env}` or `{type, token_file | token_env}` (plus
+        `positive_response`): the identity every association to the target proposes, like --user."""
+        from ..user_identity import PLAYBOOK_NAMES, identity_options
+
+        if value is None:
+            return None
+        if not isinstance(value, _Map):
+            raise self.error(line, f"{what} must be a mapping ({', '.join(USER_IDENTITY_KEYS)}), "
+                             f"not {_type_name(value)}")
+        self.unknown_keys(value, USER_IDENTITY_KEYS, what)
+        texts: dict[str, str | None] = {}
+        for key in USER_IDENTITY_KEYS[:-1]:
+            raw = value.get(key)
+            if raw is not None and not isinstance(raw, str):
+                raise self.error(value.key_lines[key], f"{what}.{key} must be text, not {_type_name(raw)}")
+            texts[key] = raw or None
+        for key in ("passcode_file", "token_file"):  # relative to the playbook, like the TLS files
+            if texts[key]:
+                path = Path(str(texts[key])).expanduser()
+                texts[key] = str(path if path.is_absolute() else self.folder / path)
+        positive = value.get("positive_response", False)
+        if not isinstance(positive, bool):
+            raise self.error(value.key_lines["positive_response"], f"{what}.positive_response must be true or false")
+        names = {k: v.replace("user_identity", what) for k, v in PLAYBOOK_NAMES.items()}
+        try:
+            return identity_options(kind=texts["type"], username=texts["username"],
+                                    passcode_file=texts["passcode_file"], passcode_env=texts["passcode_env"],
+                                    token_file=texts["token_file"], token_env=texts["token_env"],
+                                    positive_response=positive, names=names)
+        except BadInput as exc:
+            raise self.error(line, str(exc)) from None
 
     def tls(self, value: Any, line: int, what: str) -> TLSOptions | None:
         if value is None or value is False:
@@ -412,11 +453,12 @@ class _Parser:
     def target(self, item: Any, line: int, defaults: Mapping[str, Any]) -> Target:
         calling = defaults.get("calling_ae", DEFAULT_CALLING_AE)
         tls = defaults.get("tls")
+        identity = defaults.get("user_identity")
         if isinstance(item, str):
             try:
                 # defaults.called_ae fills in only when the text has no `AE@` part.
                 called = defaults.get("called_ae") if "@" not in item else None
-                return parse_target(item, calling_ae=calling, called_ae=called, tls=tls)
+                return parse_target(item, calling_ae=calling, called_ae=called, tls=tls).with_(user_identity=identity)
             except BadInput as exc:
                 raise self.error(line, str(exc)) from None
         if not isinstance(item, _Map):
@@ -440,8 +482,10 @@ class _Parser:
             tls = self.tls(item["tls"], item.key_lines["tls"], "tls")
         label = self.text(item, "label", "") or None
         dicomweb = self.dicomweb(item["dicomweb"], item.key_lines["dicomweb"]) if "dicomweb" in item else None
+        if "user_identity" in item:
+            identity = self.user_identity(item["user_identity"], item.key_lines["user_identity"], "user_identity")
         target = Target(host=host, port=port, calling_ae=calling, tls=tls, called_ae_given=called_given,
-                        label=label, dicomweb=dicomweb)
+                        label=label, dicomweb=dicomweb, user_identity=identity)
         return target.with_(called_ae=called) if called else target
 
     def checks(self, value: Any, line: int) -> tuple[CheckRef, ...]:

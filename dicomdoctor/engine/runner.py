@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from ..errors import BadInput
+from ..messages import Fixed, Msg, Text, msg
 from ..net.trace import Trace
 from ..target import Target
 from . import model, registry
@@ -39,9 +40,7 @@ _DEADLINE_GRACE = 0.5
 # also say it outright with evidence `peer_silent`). Once known, the checks after it are skipped: each would
 # only wait as long again (a user's --timeout is a promise for the whole command, not for each check).
 _SILENT_CAUSES = {"association-timeout": "association", "dimse-timeout": "after-ac"}
-_SILENT_WORDS = {"association": "accepted TCP but did not answer",
-                 "after-ac": "accepted the association, then stopped answering"}
-_BLOCKED_WORDS = {Status.FAIL: "failed", Status.ERROR: "could not run", Status.SKIP: "was skipped"}
+_SILENT_PHASES = ("association", "after-ac")  # what the skip says for each: _silent_skip
 # File descriptors a target may hold at once (probe socket, association, TLS probe, move listener...) and
 # those kept back for everything else; see _fd_budget.
 _FDS_PER_TARGET = 4
@@ -142,7 +141,7 @@ def _cause(kb: "KnowledgeBase", cause_id: str, lang: str) -> model.Cause:
 
 # ------------------------------------------------------------------------------------------ one check
 
-async def _call(step: _Step, ctx: CheckContext, deadline: float, why: str = "") -> CheckResult:
+async def _call(step: _Step, ctx: CheckContext, deadline: float, why: Text = "") -> CheckResult:
     """Run one check to a CheckResult, whatever it does. `why`: words for a stop at `deadline`."""
     try:
         task = asyncio.ensure_future(step.spec.func(ctx))
@@ -159,15 +158,16 @@ async def _call(step: _Step, ctx: CheckContext, deadline: float, why: str = "") 
         await asyncio.wait({task}, timeout=_CANCEL_GRACE)
         if not task.done():
             task.add_done_callback(_consume)
-        return errored(f"check timed out after {deadline:g} s{why}", kind="connectivity", timeout_s=deadline)
+        return errored(msg("check timed out after {seconds:g} s{why}", seconds=deadline, why=why),
+                       kind="connectivity", timeout_s=deadline)
     if task.cancelled():
-        return errored("check was cancelled")
+        return errored(msg("check was cancelled"))
     raised = task.exception()
     if raised is not None:
         return _from_exception(raised)
     result = task.result()
     if not isinstance(result, CheckResult):
-        return errored(f"check returned {type(result).__name__}, not a CheckResult")
+        return errored(msg("check returned {type}, not a CheckResult", type=type(result).__name__))
     return result
 
 
@@ -183,6 +183,11 @@ def _from_exception(exc: BaseException) -> CheckResult:
     text = str(exc)
     # Bad parameters are the user's to fix; a socket error no probe classified is the network's; else ours.
     kind = "usage" if isinstance(exc, BadInput) else "connectivity" if isinstance(exc, OSError) else "bug"
+    if len(exc.args) == 1 and isinstance(exc.args[0], (Msg, Fixed)):
+        # Raised with a message (a check's BadInput(msg(...))): said in the run's language like a summary.
+        return errored(msg("{exception}: {text}", exception=type(exc).__name__, text=exc.args[0]), kind=kind,
+                       **evidence)
+    # Otherwise the exception's name and text are data (an OS error, a library's words).
     return errored(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, kind=kind, **evidence)
 
 
@@ -211,21 +216,22 @@ async def _run_target(target: Target, steps: list[_Step], options: RunOptions, k
             root = results[blocked].evidence.get("blocked_by", blocked)
             if root not in results:
                 root = blocked
-            result = skipped(f"skipped: {root} {_BLOCKED_WORDS.get(results[root].status, 'did not pass')}",
-                             blocked_by=root)
+            result = skipped(_blocked_text(root, results[root].status), blocked_by=root)
         else:
             ctx = CheckContext(target=target, params=copy.deepcopy(step.params), options=options,
                                results=dict(results), trace=trace, state=state)
-            limit, why = max(spec.timeout, options.check_budget()), ""
+            limit = max(spec.timeout, options.check_budget())
+            why: Text = ""
             left = state.remaining()
             if left is not None and left + _DEADLINE_GRACE < limit:
-                limit, why = left + _DEADLINE_GRACE, f" (the run's deadline of {options.deadline:g} s, --deadline)"
+                limit = left + _DEADLINE_GRACE
+                why = msg(" (the run's deadline of {seconds:g} s, --deadline)", seconds=options.deadline)
             result = await _call(step, ctx, limit, why)
         results[spec.id] = result
         _note_silence(state, spec.id, result)
         finding = model.Finding(
             target=target.id, check=spec.id, title=_title(kb, spec, options.lang), status=result.status,
-            summary=result.summary, evidence=dict(result.evidence),
+            summary=result.summary_in(options.lang), evidence=dict(result.evidence),
             causes=tuple(_cause(kb, c, options.lang) for c in dict.fromkeys(result.causes))
             + tuple(result.extra_causes),
             duration_ms=(time.perf_counter() - started) * 1000.0)
@@ -244,13 +250,31 @@ def _held_back(state: TargetState, options: RunOptions) -> CheckResult | None:
     """The skip of a check that must not run: the peer is known to be silent, or the deadline has passed."""
     silence = state.silence
     if silence is not None:
-        return skipped(f"skipped: the peer {_SILENT_WORDS[silence.phase]} ({silence.check}); asking again would "
-                       f"only wait as long", blocked_by=silence.check, peer_silent=silence.phase)
+        return skipped(_silent_skip(silence), blocked_by=silence.check, peer_silent=silence.phase)
     left = state.remaining()
     if left is not None and left <= 0:
-        return skipped(f"skipped: the run's deadline of {options.deadline:g} s (--deadline) has passed",
-                       blocked_by="deadline", deadline_s=options.deadline)
+        return skipped(msg("skipped: the run's deadline of {seconds:g} s (--deadline) has passed",
+                           seconds=options.deadline), blocked_by="deadline", deadline_s=options.deadline)
     return None
+
+
+def _silent_skip(silence: Silence) -> Msg:
+    if silence.phase == "association":
+        return msg("skipped: the peer accepted TCP but did not answer ({check}); asking again would only wait as "
+                   "long", check=silence.check)
+    return msg("skipped: the peer accepted the association, then stopped answering ({check}); asking again would "
+               "only wait as long", check=silence.check)
+
+
+def _blocked_text(root: str, status: Status) -> Msg:
+    """"skipped: net.reachable failed": the check that did not pass, by its id."""
+    if status is Status.FAIL:
+        return msg("skipped: {check} failed", check=root)
+    if status is Status.ERROR:
+        return msg("skipped: {check} could not run", check=root)
+    if status is Status.SKIP:
+        return msg("skipped: {check} was skipped", check=root)
+    return msg("skipped: {check} did not pass", check=root)
 
 
 def _note_silence(state: TargetState, check_id: str, result: CheckResult) -> None:
@@ -258,7 +282,7 @@ def _note_silence(state: TargetState, check_id: str, result: CheckResult) -> Non
     if state.silence is not None or result.status is not Status.FAIL:
         return
     phase = result.evidence.get("peer_silent")
-    if phase not in _SILENT_WORDS:
+    if phase not in _SILENT_PHASES:
         phase = _SILENT_CAUSES.get(result.causes[0]) if result.causes else None
     if phase is not None:
         state.silence = Silence(str(phase), check_id, result.summary)

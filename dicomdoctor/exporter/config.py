@@ -60,6 +60,7 @@ class ExporterConfig:
         calling = str(self.defaults.get("calling_ae") or DEFAULT_CALLING_AE)
         called = self.defaults.get("called_ae") if "@" not in text else None
         asked = parse_target(text, calling_ae=calling, called_ae=called, tls=self.defaults.get("tls"))
+        asked = asked.with_(user_identity=self.defaults.get("user_identity"))
         for known in self.targets:
             if (known.host.lower(), known.port) != (asked.host.lower(), asked.port):
                 continue

@@ -23,6 +23,7 @@ from ..dimse.fragment import AssembledMessage
 from ..dimse.messages import (CCancelRQ, CEchoRQ, CFindRQ, CGetRQ, CMoveRQ, CStoreRQ, CStoreRSP, DimseMessage,
                               PRIORITY_MEDIUM)
 from ..target import Target
+from ..user_identity import identity_rq
 from ..ul.items import PresentationContextRQ, RoleSelection, UserInformation
 from ..ul.pdu import (IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, AAbort, AAssociateAC, AAssociateRJ,
                       AAssociateRQ, AReleaseRP, AReleaseRQ)
@@ -135,7 +136,9 @@ async def associate(target: Target, contexts: Iterable[ContextSpec], *, max_pdu:
     """Connect (TLS when `target.tls` or `tls_context`), send an A-ASSOCIATE-RQ and wait for the answer.
 
     Raises ConnectFailed / TLSHandshakeFailed, AssociationRejected, AssociationAborted, AssociationTimeout
-    ("association"), PeerProtocolError. `rq` sends a ready-made request instead (probes)."""
+    ("association"), PeerProtocolError. `rq` sends a ready-made request instead (probes). The target's user
+    identity (`target.user_identity`) goes into the default user information; a given `user_information` is
+    sent as it is (assoc.user-identity proposes its own, and none)."""
     trace = trace if trace is not None else Trace()
     if tls_context is None and target.tls is not None:
         tls_context = client_context(target.tls)
@@ -146,7 +149,8 @@ async def associate(target: Target, contexts: Iterable[ContextSpec], *, max_pdu:
     if rq is None:
         ui = user_information or UserInformation(
             max_length=max_pdu, implementation_class_uid=implementation_class_uid,
-            implementation_version_name=implementation_version_name, role_selections=build_roles(roles))
+            implementation_version_name=implementation_version_name, role_selections=build_roles(roles),
+            user_identity_rq=identity_rq(target.user_identity))
         rq = AAssociateRQ(called_ae=target.called_ae, calling_ae=target.calling_ae,
                           presentation_contexts=build_contexts(contexts), user_information=ui)
     our_max = rq.user_information.max_length if rq.user_information and rq.user_information.max_length \

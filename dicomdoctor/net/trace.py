@@ -124,6 +124,13 @@ def summarize_pdu(pdu: Any) -> str:
         roles = getattr(ui, "role_selections", ()) if ui else ()
         if roles:
             text += f", {len(roles)} role selection{'s' if len(roles) != 1 else ''}"
+        ident = getattr(ui, "user_identity_rq", None) if ui else None
+        if ident is not None:  # the type and the lengths only: never the user name's passcode or a token
+            text += (f", user identity type {ident.identity_type} ({len(ident.primary_field)}"
+                     f"+{len(ident.secondary_field)} bytes"
+                     f"{', response requested' if ident.positive_response_requested else ''})")
+        if ui is not None and getattr(ui, "user_identity_ac", None) is not None:
+            text += f", user identity response ({len(ui.user_identity_ac.server_response)} bytes)"
         return text
     if t == 0x03:
         describe = getattr(pdu, "describe", None)

@@ -131,8 +131,8 @@ def proposals_matrix(abstract_syntaxes: Iterable[str], transfer_syntaxes: Sequen
     return [ContextProposal(a, (t,)) for a in abstract_syntaxes for t in transfer_syntaxes]
 
 
-def _build_rq(called_ae: str, calling_ae: str, proposals: Sequence[ContextProposal],
-              our_max_pdu: int) -> tuple[ulpdu.AAssociateRQ, dict[int, ContextProposal]]:
+def _build_rq(called_ae: str, calling_ae: str, proposals: Sequence[ContextProposal], our_max_pdu: int,
+              user_identity: ulitems.UserIdentityRQ | None = None) -> tuple[ulpdu.AAssociateRQ, dict[int, ContextProposal]]:
     if len(proposals) > 128:
         raise ValueError("at most 128 presentation contexts fit in one association (odd ids 1..255)")
     by_id = {2 * i + 1: p for i, p in enumerate(proposals)}
@@ -142,7 +142,7 @@ def _build_rq(called_ae: str, calling_ae: str, proposals: Sequence[ContextPropos
                                     for cid, p in by_id.items()),
         user_information=ulitems.UserInformation(
             max_length=our_max_pdu, implementation_class_uid=ulpdu.IMPLEMENTATION_CLASS_UID,
-            implementation_version_name=ulpdu.IMPLEMENTATION_VERSION_NAME),
+            implementation_version_name=ulpdu.IMPLEMENTATION_VERSION_NAME, user_identity_rq=user_identity),
     )
     return rq, by_id
 
@@ -151,11 +151,13 @@ async def probe_association(host: str, port: int, *, called_ae: str, calling_ae:
                             proposals: Sequence[ContextProposal] | None = None, our_max_pdu: int = 16384,
                             connect_timeout: float = 10.0, timeout: float = 10.0,
                             tls_context: ssl.SSLContext | None = None, server_hostname: str | None = None,
-                            trace: object | None = None) -> AssociationFacts:
-    """Send one A-ASSOCIATE-RQ and record the answer. Never raises for anything the peer does."""
+                            trace: object | None = None,
+                            user_identity: ulitems.UserIdentityRQ | None = None) -> AssociationFacts:
+    """Send one A-ASSOCIATE-RQ and record the answer. Never raises for anything the peer does. `user_identity`:
+    the target's (a PACS that requires one rejects every association without it)."""
     proposals = list(proposals or [ContextProposal(VERIFICATION, (IMPLICIT_VR_LE, EXPLICIT_VR_LE))])
     base = AssociationFacts(host, port, called_ae, calling_ae, outcome="", our_max_pdu=our_max_pdu)
-    rq, by_id = _build_rq(called_ae, calling_ae, proposals, our_max_pdu)
+    rq, by_id = _build_rq(called_ae, calling_ae, proposals, our_max_pdu, user_identity)
     try:
         conn = await connect(host, port, timeout=connect_timeout, tls=tls_context,
                              server_hostname=server_hostname)

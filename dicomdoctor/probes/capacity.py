@@ -18,6 +18,7 @@ from typing import Any
 
 from ..net import (Association, AssociationAborted, AssociationRejected, AssociationTimeout, ConnectFailed,
                    NoAcceptedContext, PeerProtocolError, TLSHandshakeFailed, Timeouts, Trace, associate)
+from ..messages import Msg, msg
 from ..net.datasets import VERIFICATION
 from ..target import Target
 
@@ -42,6 +43,7 @@ class Refusal:
     reason_name: str | None = None
     connect_outcome: str | None = None
     elapsed_ms: float = 0.0
+    message: Msg | None = field(default=None, compare=False)  # `detail` for a summary, when it is our words
 
     def evidence(self) -> dict[str, Any]:
         ev: dict[str, Any] = {"attempt": self.attempt, "kind": self.kind, "phase": self.phase,
@@ -135,8 +137,8 @@ async def _open_one(target: Target, attempt: int, kw: dict[str, Any]) -> tuple[A
         return None, _refusal(attempt, exc, (time.monotonic() - t0) * 1000.0), ms, 0.0
     if rsp.category != "success":
         await _end(assoc)
-        return None, Refusal(attempt, "echo-refused", "dimse", f"C-ECHO answered {rsp.status_name} "
-                             f"(0x{(rsp.status or 0):04X})", elapsed_ms=ms), ms, rsp.rtt_ms
+        said = msg("C-ECHO answered {status} (0x{code:04X})", status=rsp.status_name, code=rsp.status or 0)
+        return None, Refusal(attempt, "echo-refused", "dimse", str(said), elapsed_ms=ms, message=said), ms, rsp.rtt_ms
     return assoc, None, ms, rsp.rtt_ms
 
 

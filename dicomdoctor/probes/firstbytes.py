@@ -10,8 +10,9 @@ silence until our timeout. This module is pure (bytes in, a fact out); the netwo
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..messages import Msg, Text, msg
 from ..ul.pdu import PDU_NAMES
 
 # PDU types a peer may legally send in answer to an A-ASSOCIATE-RQ (PS3.8 §9.3, Table 9-1).
@@ -46,6 +47,12 @@ class FirstBytes:
     sample_hex: str = ""
     pdu_type: int | None = None
     claimed_length: int | None = None
+    # `detail` as a message, for a check's summary in the run's language (the evidence keeps English).
+    message: Msg | None = field(default=None, compare=False)
+
+    @property
+    def text(self) -> Text:
+        return self.message if self.message is not None else self.detail
 
     def to_json_dict(self) -> dict[str, object]:
         return {"kind": self.kind.value, "detail": self.detail, "sample_hex": self.sample_hex,
@@ -70,36 +77,45 @@ def classify(data: bytes, *, eof: bool = False, reset: bool = False, timed_out: 
     sample = data[:SAMPLE_BYTES].hex(" ")
     if not data:
         if reset:
-            return FirstBytes(Kind.RESET, "the peer reset the connection without sending a byte")
+            return _said(Kind.RESET, msg("the peer reset the connection without sending a byte"))
         if eof:
-            return FirstBytes(Kind.CLOSED, "the peer closed the connection without sending a byte")
-        return FirstBytes(Kind.SILENCE, "the TCP connection is open but the peer sent nothing")
+            return _said(Kind.CLOSED, msg("the peer closed the connection without sending a byte"))
+        return _said(Kind.SILENCE, msg("the TCP connection is open but the peer sent nothing"))
     if looks_like_tls(data):
         what = _TLS_CONTENT_TYPES[data[0]]
-        detail = f"a TLS {what} record (version 3.{data[2]})"
         if data[0] == 0x15 and len(data) >= 7:
-            detail += f", alert level {data[5]} description {data[6]}"
-        return FirstBytes(Kind.TLS, detail, sample)
+            tls = msg("a TLS {what} record (version 3.{minor}), alert level {level} description {description}",
+                      what=what, minor=data[2], level=data[5], description=data[6])
+        else:
+            tls = msg("a TLS {what} record (version 3.{minor})", what=what, minor=data[2])
+        return _said(Kind.TLS, tls, sample)
     if data.startswith(b"HTTP/") or data[:4] in (b"GET ", b"POST", b"HEAD"):
         line = data.split(b"\r\n", 1)[0][:80].decode("ascii", "replace")
-        return FirstBytes(Kind.HTTP, f"an HTTP answer: {line!r}", sample)
+        return _said(Kind.HTTP, msg("an HTTP answer: {line!r}", line=line), sample)
     if data.startswith(b"SSH-"):
         line = data.split(b"\n", 1)[0][:80].decode("ascii", "replace").strip()
-        return FirstBytes(Kind.SSH, f"an SSH banner: {line!r}", sample)
+        return _said(Kind.SSH, msg("an SSH banner: {line!r}", line=line), sample)
     pdu_type = data[0]
     if pdu_type in PDU_NAMES and (len(data) < 2 or data[1] == 0):
         claimed = int.from_bytes(data[2:6], "big") if len(data) >= 6 else None
         name = PDU_NAMES[pdu_type]
         kind = Kind.DICOM if pdu_type in (ASSOCIATE_AC, ASSOCIATE_RJ, ABORT) else Kind.DICOM_UNEXPECTED
-        detail = f"{name} (PDU type 0x{pdu_type:02x})"
         if claimed is not None:
-            detail += f" claiming {claimed} bytes"
-        return FirstBytes(kind, detail, sample, pdu_type=pdu_type, claimed_length=claimed)
+            pdu = msg("{name} (PDU type 0x{pdu_type:02x}) claiming {claimed} bytes", name=name, pdu_type=pdu_type,
+                      claimed=claimed)
+        else:
+            pdu = msg("{name} (PDU type 0x{pdu_type:02x})", name=name, pdu_type=pdu_type)
+        return _said(kind, pdu, sample, pdu_type=pdu_type, claimed_length=claimed)
     if _printable_line(data):
         line = data.split(b"\n", 1)[0][:80].decode("ascii", "replace").strip()
-        return FirstBytes(Kind.TEXT, f"a text banner: {line!r}", sample)
-    return FirstBytes(Kind.GARBAGE, f"{len(data)} bytes that are not a DICOM PDU (first byte 0x{data[0]:02x})",
-                      sample, pdu_type=pdu_type)
+        return _said(Kind.TEXT, msg("a text banner: {line!r}", line=line), sample)
+    return _said(Kind.GARBAGE, msg("{n} bytes that are not a DICOM PDU (first byte 0x{first:02x})", n=len(data),
+                                   first=data[0]), sample, pdu_type=pdu_type)
+
+
+def _said(kind: Kind, detail: Msg, sample: str = "", *, pdu_type: int | None = None,
+          claimed_length: int | None = None) -> FirstBytes:
+    return FirstBytes(kind, str(detail), sample, pdu_type, claimed_length, detail)
 
 
 def _printable_line(data: bytes) -> bool:

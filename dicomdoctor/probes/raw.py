@@ -24,7 +24,9 @@ import socket
 import time
 from typing import Any
 
-__all__ = ["raw_probe", "syn_probe", "tcp_traceroute", "classify_answer", "privileged"]
+from ..messages import Msg, msg
+
+__all__ = ["raw_probe", "syn_probe", "tcp_traceroute", "classify_answer", "privileged", "meaning"]
 
 # ICMP destination-unreachable codes (RFC 792, RFC 1812): which mean "a rule rejected this".
 _ICMP_UNREACH = {0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable", 3: "port-unreachable",
@@ -171,26 +173,29 @@ def raw_probe(host: str, port: int, *, traceroute: bool = True, timeout: float =
             left = budget - (time.monotonic() - started)
             out["traceroute"] = tcp_traceroute(host, port, max_hops=max_hops, timeout=min(timeout, 1.0),
                                                budget=max(left, 0.0))
-        out["meaning"] = _meaning(out)
+        out["meaning"] = str(meaning(out))  # English in the evidence; net.reachable says it in the run's language
         return out
     except Exception as exc:  # a probe must never break the check that asked for it
         return {"available": True, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def _meaning(out: dict[str, Any]) -> str:
+def meaning(out: dict[str, Any]) -> Msg:
+    """What a raw_probe() result (with its `syn`) says, as a clause of net.reachable's summary."""
     syn = out["syn"]
     o = syn["outcome"]
     if o == "open":
-        return "the port answers SYN with SYN-ACK: something listens"
+        return msg("the port answers SYN with SYN-ACK: something listens")
     if o == "closed":
-        return f"the port answers SYN with RST from {syn.get('from')}: nothing listens there, or a firewall rejects " \
-               f"with RST"
+        return msg("the port answers SYN with RST from {source}: nothing listens there, or a firewall rejects "
+                   "with RST", source=syn.get("from"))
     if o == "prohibited":
-        return f"{syn.get('from')} answers with ICMP {syn['icmp'].get('name')}: a firewall rule rejects the traffic"
+        return msg("{source} answers with ICMP {icmp}: a firewall rule rejects the traffic", source=syn.get("from"),
+                   icmp=syn["icmp"].get("name"))
     if o == "unreachable":
-        return f"{syn.get('from')} answers with ICMP {syn['icmp'].get('name')}: no route to the host"
+        return msg("{source} answers with ICMP {icmp}: no route to the host", source=syn.get("from"),
+                   icmp=syn["icmp"].get("name"))
     tr = out.get("traceroute") or {}
     if tr.get("last_answer_from"):
-        return (f"no answer to SYN: the packets are dropped after {tr['last_answer_from']} (hop "
-                f"{tr['last_answer_ttl']}), by a firewall there or just beyond it")
-    return "no answer to SYN at all: a firewall drops the traffic (or the host is down)"
+        return msg("no answer to SYN: the packets are dropped after {router} (hop {ttl}), by a firewall there or "
+                   "just beyond it", router=tr["last_answer_from"], ttl=tr["last_answer_ttl"])
+    return msg("no answer to SYN at all: a firewall drops the traffic (or the host is down)")

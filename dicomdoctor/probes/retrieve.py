@@ -39,6 +39,8 @@ UNIQUE_KEYS = {
     "patientstudyonly": {"PATIENT": ("PatientID",), "STUDY": ("PatientID", "StudyInstanceUID")},
 }
 STUDY_ROOT_FIND = nds.QR_MODELS["study"][0]
+# The detail of a "nothing-to-retrieve" outcome (engine/checks/qr.py says it in the run's language).
+NOTHING_TO_SAMPLE = "no instance matched the keys, nothing to sample"
 
 
 def model_key(model: str) -> str:
@@ -148,7 +150,7 @@ async def _prepare(assoc: Association, facts: pd.DimseFacts, level: str, keys: d
     picked = await sample_instance(assoc, keys)
     facts.sampled = picked
     if picked is None:
-        facts.outcome, facts.detail = "nothing-to-retrieve", "no instance matched the keys, nothing to sample"
+        facts.outcome, facts.detail = "nothing-to-retrieve", NOTHING_TO_SAMPLE
         return None
     return "IMAGE", dict(picked), "study"
 

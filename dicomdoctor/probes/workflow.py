@@ -251,7 +251,7 @@ async def commitment(target: Target, sources: "list[Any]", *, store: bool = True
 
 # ------------------------------------------------------------------------------------------- user identity
 
-IDENTITY_TYPES = {"username": 1, "username-passcode": 2, "kerberos": 3, "saml": 4, "jwt": 5}
+from ..user_identity import IDENTITY_TYPES  # noqa: E402  (one table for the check, the CLI and playbooks)
 
 
 async def _attempt(target: Target, identity: Any, *, max_pdu: int, timeouts: Any, trace: Any,

@@ -8,6 +8,8 @@ Structure (the same in every format, so a ticket looks the same whichever file i
    problem with the most likely cause, its explanation and fixes, the other possible causes by name, and one
    line for the checks that passed or were skipped;
 4. the healthy targets, one line each;
+   (a target that ran the IHE Scheduled Workflow chain, playbooks/workflow.yaml, also gets a Workflow timeline:
+   the steps in order with their start offsets, durations and outcomes, and where the chain broke);
 5. appendices with the evidence of the targets that need attention: association attempts (AE-title
    guesses), the presentation-context matrix, the evidence of each problem, the PDU trace (rows bounded).
 
@@ -91,6 +93,7 @@ class Section:
     problems: tuple[Problem, ...]
     others: tuple[str, ...]              # "Passed: a, b" / "Skipped: c (why)"
     appendix: str                        # the appendix letter holding this target's evidence, "" if none
+    timeline: "Timeline | None" = None   # the workflow chain, when this target ran it
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,8 @@ class Document:
     appendices: tuple[Appendix, ...]
     legend: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # target id -> its workflow timeline (every target that ran the chain, healthy ones included)
+    timelines: Mapping[str, "Timeline"] = field(default_factory=dict)
 
 
 def anchor(target_id: str) -> str:
@@ -363,6 +368,207 @@ def _appendix_blocks(target: TargetResult, findings: Sequence[Finding], lb: Mapp
     return blocks
 
 
+# --- the workflow timeline ---------------------------------------------------------------------------------
+# The IHE Scheduled Workflow chain of playbooks/workflow.yaml, in the order a modality runs it. Each step
+# depends on the one before, so the first that fails is where the chain broke and the rest are skipped naming it
+# (evidence `blocked_by`). Outcomes are read from evidence keys, never from the summary sentences.
+
+WORKFLOW_CHAIN = ("mwl.find", "workflow.mpps-start", "workflow.store", "workflow.commit",
+                  "workflow.mpps-complete", "workflow.readback")
+_STEP_LABEL = {"mwl.find": "wf_worklist", "workflow.mpps-start": "wf_mpps_start", "workflow.store": "wf_store",
+               "workflow.commit": "wf_commit", "workflow.mpps-complete": "wf_mpps_complete",
+               "workflow.readback": "wf_readback"}
+_BROKEN = (Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of the chain as a row: every field a plain string."""
+
+    check: str
+    name: str                  # "Storage commitment" (in the report's language)
+    css: str                   # pass/warn/fail/error/skip
+    word: str                  # PASS/WARN/FAIL/ERROR/SKIP
+    start: str                 # "+212 ms" since the target's run began (the PDU trace's clock); "" if not run
+    duration: str              # "" if not run
+    outcome: str               # one line: what the step found or did; "not run: ..." for a skipped step
+    ran: bool = True
+    broke: bool = False        # the step where the chain broke
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    target: str
+    title: str                 # "Workflow"
+    headline: str              # "all 6 steps passed in 220 ms" / "broke at step 4 of 6: workflow.commit"
+    verdict: str               # pass/warn/fail/error: the chain's own verdict
+    steps: tuple[Step, ...]
+    broke_at: str = ""         # check id of the step where it broke, "" when it did not
+    cause: str = ""            # that step's most likely cause (title), "" when none
+    cause_id: str = ""
+    blocked: str = ""          # "not started: assoc.ae-title failed" when the chain never began
+    marker: str = ""           # "broke here: <cause title>", under the step where it broke
+
+
+def _count(ev: Mapping[str, Any], key: str) -> int | None:
+    v = ev.get(key)
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _status_of(ev: Mapping[str, Any]) -> str:
+    """The status of a response as "0xA700 Out of Resources" (data: the same in every language)."""
+    return " ".join(scalar(ev[k]) for k in ("status_hex", "status_name") if ev.get(k)) or \
+        (scalar(ev["status"]) if isinstance(ev.get("status"), int) else "")
+
+
+def short_uid(uid: str) -> str:
+    """A long UID with its middle elided: the root and the tail a log search needs, on one short line."""
+    return uid if len(uid) <= 26 else f"{uid[:11]}…{uid[-12:]}"
+
+
+def _not_done(ev: Mapping[str, Any], lb: Mapping[str, str]) -> str:
+    """What happened when the exchange did not complete: "no answer in time (dimse)", "A-ASSOCIATE-RJ 1/1/7"."""
+    rj = ev.get("reject")
+    if isinstance(rj, Mapping):
+        return f"A-ASSOCIATE-RJ {scalar(rj.get('result'))}/{scalar(rj.get('source'))}/{scalar(rj.get('reason'))}"
+    ab = ev.get("abort")
+    if isinstance(ab, Mapping) and (ab.get("source_name") or ab.get("source") is not None):
+        return f"A-ABORT {scalar(ab.get('source_name') or ab.get('source'))}"
+    outcome = scalar(ev.get("outcome"))
+    outcome = lb.get(f"wf_o_{outcome}", outcome)
+    return f"{outcome} ({scalar(ev['phase'])})" if ev.get("phase") else outcome
+
+
+def _mpps_outcome(ev: Mapping[str, Any], lb: Mapping[str, str]) -> str:
+    steps = [s for s in ev.get("steps") or [] if isinstance(s, Mapping)]
+    last = steps[-1] if steps else {}
+    state = scalar(ev.get("state")) if ev.get("state") not in (None, "", "none") else ""
+    uid = str(ev.get("sop_instance_uid") or "")
+    if state:
+        where = lb["wf_mpps"].format(state=state, uid=short_uid(uid)) if uid else \
+            lb["wf_mpps_no_uid"].format(state=state)
+    else:
+        where = lb["wf_mpps_none"]
+    if last and last.get("category") not in ("success", "warning"):
+        status = " ".join(scalar(last[k]) for k in ("status_hex", "status_name") if last.get(k))
+        return f"{scalar(last.get('operation') or '')} {status}; {where}".strip()
+    if ev.get("outcome") not in (None, "ok"):
+        return f"{_not_done(ev, lb)}; {where}"
+    if ev.get("from_worklist") is False:  # workflow.mpps-start performed a procedure of its own making
+        return f"{where}; {lb['wf_synthetic']}"
+    return where
+
+
+def _step_outcome(f: Finding, lb: Mapping[str, str]) -> str:
+    ev = f.evidence
+    check = f.check
+    if check in ("workflow.mpps-start", "workflow.mpps-complete"):
+        return _mpps_outcome(ev, lb)
+    if ev.get("outcome") not in (None, "ok") and check != "workflow.store":
+        return _not_done(ev, lb)
+    if check == "mwl.find":
+        n = _count(ev, "matches")
+        if n is not None:
+            text = lb["wf_entries_none"] if n == 0 else lb["wf_entry" if n == 1 else "wf_entries"].format(n=n)
+            return text if ev.get("category") in (None, "success", "cancel") else f"{text}; {_status_of(ev)}"
+    elif check == "workflow.store":
+        stores = [s for s in ev.get("stores") or [] if isinstance(s, Mapping)]
+        good = sum(s.get("category") in ("success", "warning") for s in stores)
+        bad = next((s for s in stores if s.get("category") not in ("success", "warning")), None)
+        if stores:
+            text = lb["wf_stored_one" if good == 1 else "wf_stored"].format(n=good)
+            if bad is not None:
+                text += "; " + lb["wf_store_refused"].format(status=_status_of(bad))
+            return text
+        if ev.get("outcome") not in (None, "ok"):
+            return _not_done(ev, lb)
+    elif check == "workflow.commit":
+        action = ev.get("action")
+        if isinstance(action, Mapping) and action.get("category") not in ("success", "warning"):
+            return f"N-ACTION {_status_of(action)}"
+        if ev.get("report_received"):
+            text = lb["wf_committed"].format(ok=scalar(ev.get("success", 0)), failed=scalar(ev.get("failed", 0)))
+            items = [i for i in ev.get("failed_items") or [] if isinstance(i, Mapping)]
+            if items:
+                first = items[0]
+                text += " (" + " ".join(scalar(first[k]) for k in ("failure_reason_hex", "reason_name")
+                                        if first.get(k)) + ")"
+            return text
+        if action is not None:
+            return lb["wf_no_report"]
+    elif check == "workflow.readback":
+        n = _count(ev, "matches")
+        if ev.get("category") not in (None, "success"):
+            return _status_of(ev)
+        if n is not None:
+            return lb["wf_not_found"] if n == 0 else lb["wf_found_one" if n == 1 else "wf_found"].format(n=n)
+    # A check that crashed, or evidence this code does not know: the summary, cut to one line.
+    return clip(" ".join(f.summary.split()), 140)
+
+
+def _not_run(f: Finding, by_id: Mapping[str, Finding], lb: Mapping[str, str]) -> str:
+    root = str(f.evidence.get("blocked_by") or "")
+    if root == "deadline":
+        return lb["wf_not_run_deadline"]
+    if f.evidence.get("peer_silent") and root:
+        return lb["wf_not_run_silent"].format(step=root)
+    blocker = by_id.get(root)
+    if blocker is not None and blocker.status in _BROKEN:
+        return lb["wf_not_run"].format(step=root)
+    if root:
+        return lb["wf_not_run_other"].format(step=root)
+    return lb["wf_not_run_plain"] + ": " + clip(" ".join(f.summary.split()), 120)
+
+
+def workflow_timeline(target_id: str, findings: Sequence[Finding], lb: Mapping[str, str]) -> Timeline | None:
+    """The chain as a timeline, None unless these findings hold a workflow.* step (mwl.find alone, as in the
+    standard playbook, is a worklist check, not a chain). Offsets sum the durations of the target's findings in
+    run order: the runner runs one target's checks one after another, so that is when each step began."""
+    if not any(f.check in WORKFLOW_CHAIN and f.check != "mwl.find" for f in findings):
+        return None
+    by_id = {f.check: f for f in findings}
+    starts: dict[str, float] = {}
+    offset = 0.0
+    for f in findings:
+        starts.setdefault(f.check, offset)
+        offset += float(f.duration_ms or 0)
+    chain = [f for f in findings if f.check in WORKFLOW_CHAIN]
+    broke = next((f for f in chain if f.status in _BROKEN), None)
+    steps = []
+    for f in chain:
+        ran = f.status is not Status.SKIP
+        steps.append(Step(f.check, lb[_STEP_LABEL[f.check]], f.status.value, STATUS_WORD[f.status],
+                          f"+{fmt_duration(starts[f.check])}" if ran else "",
+                          fmt_duration(f.duration_ms) if ran else "",
+                          _step_outcome(f, lb) if ran else _not_run(f, by_id, lb), ran, f is broke))
+    n = len(steps)
+    if broke is not None:
+        i = chain.index(broke) + 1
+        cause = broke.causes[0] if broke.causes else None
+        title = cause.title if cause else lb["no_cause"]
+        return Timeline(target_id, lb["wf_title"], lb["wf_broke_head"].format(i=i, n=n, step=broke.check),
+                        broke.status.value, tuple(steps), broke.check, title, cause.id if cause else "",
+                        marker=lb["wf_broke_here"].format(cause=title.rstrip(".。")))
+    done = [f for f in chain if f.status is not Status.SKIP]
+    warns = sum(f.status is Status.WARN for f in chain)
+    if len(done) < n:
+        first = next(f for f in chain if f.status is Status.SKIP)
+        root = str(first.evidence.get("blocked_by") or "")
+        blocker = by_id.get(root)
+        if not done and blocker is not None and blocker.status in _BROKEN:
+            # the chain never began: an earlier check (the connection, the association) failed
+            blocked = lb["wf_blocked"].format(step=root)
+            cause = blocker.causes[0] if blocker.causes else None
+            return Timeline(target_id, lb["wf_title"], blocked, blocker.status.value, tuple(steps), "",
+                            cause.title if cause else "", cause.id if cause else "", blocked)
+        # stopped without a failure (the deadline, a silent peer): not a healthy chain either
+        return Timeline(target_id, lb["wf_title"], lb["wf_partial"].format(ran=len(done), n=n), "warn",
+                        tuple(steps))
+    took = fmt_duration(sum(float(f.duration_ms or 0) for f in done))
+    headline = lb["wf_done_warn" if warns else "wf_done"].format(n=n, took=took, warns=warns)
+    return Timeline(target_id, lb["wf_title"], headline, "warn" if warns else "pass", tuple(steps))
+
+
 # --- the document ------------------------------------------------------------------------------------------
 
 def build(report: Report, lang: str = "en") -> Document:
@@ -378,7 +584,7 @@ def build(report: Report, lang: str = "en") -> Document:
         a = anchor(target.id)
         sections.append(Section(target, target.verdict or "error", a, _facts(target, findings, lb),
                                 tuple(_problem(f) for f in findings if f.status in NEEDS_ATTENTION),
-                                _others(findings, lb), letter))
+                                _others(findings, lb), letter, workflow_timeline(target.id, findings, lb)))
         if blocks:
             appendices.append(Appendix(letter, target.id, "app-" + a, tuple(blocks)))
     section_ids = {s.target.id for s in sections}
@@ -393,6 +599,7 @@ def build(report: Report, lang: str = "en") -> Document:
         if echo is not None and isinstance(echo.evidence.get("rtt_ms"), (int, float)):
             bits.append(f"C-ECHO {fmt_duration(float(echo.evidence['rtt_ms']))}")
         healthy.append((t.id, "; ".join(bits)))
+    timelines = {t.id: tl for t, fs in groups if (tl := workflow_timeline(t.id, fs, lb)) is not None}
     meta = [(lb["playbook"], report.playbook)]
     if report.started_at:
         meta.append((lb["started"], report.started_at))
@@ -403,8 +610,8 @@ def build(report: Report, lang: str = "en") -> Document:
     return Document(lang=(lang or "en").split("-")[0], lb=lb, title=lb["report_title"], verdict=report.verdict,
                     verdict_line=verdict_line(report, lang), meta=tuple(meta), summary=summary,
                     sections=tuple(sections), healthy=tuple(healthy), appendices=tuple(appendices),
-                    legend=lb["matrix_legend"])
+                    legend=lb["matrix_legend"], timelines=timelines)
 
 
-__all__ = ["Appendix", "Block", "Document", "Problem", "Section", "SummaryRow", "associations_opened", "build",
-           "product_text", "ts_short"]
+__all__ = ["Appendix", "Block", "Document", "Problem", "Section", "Step", "SummaryRow", "Timeline", "WORKFLOW_CHAIN",
+           "associations_opened", "build", "product_text", "short_uid", "ts_short", "workflow_timeline"]

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ..engine.model import Report, Status
 from ._common import STATUS_WORD
-from .document import Block, Section, build
+from .document import Block, Section, Timeline, build
 
 ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.SKIP: "⏭️", Status.ERROR: "💥"}
 _BY_VALUE = {s.value: s for s in Status}
@@ -47,9 +47,33 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[str]], raw_cols: Sequ
     return out + [""]
 
 
+def _timeline(tl: Timeline, lb: dict[str, str]) -> list[str]:
+    """The workflow chain as a table; the step where it broke in bold with the marker, the steps not run in
+    italics."""
+    out = [f"**{esc(tl.title)}{esc(lb['wf_colon'])}{esc(tl.headline)}**", ""]
+    if tl.blocked and tl.cause:
+        out += [f"{esc(lb['cause'])}{esc(lb['wf_colon'])}{esc(tl.cause)}" +
+                (f" ({code(tl.cause_id)})" if tl.cause_id else ""), ""]
+    rows = []
+    for st in tl.steps:
+        step = f"{esc(st.name)} {code(st.check)}"
+        outcome = esc(st.outcome)
+        if st.broke:
+            step = f"**{esc(st.name)}** {code(st.check)}"
+            outcome += f" — ⛔ **{esc(tl.marker)}**" + (f" ({code(tl.cause_id)})" if tl.cause_id else "")
+        elif not st.ran:
+            outcome = f"_{outcome}_"
+        rows.append((esc(st.start or "—"), _status(st.css), step, esc(st.duration or "—"), outcome))
+    out += _table((lb["wf_start"], lb["status"], lb["wf_step"], lb["wf_took"], lb["outcome"]), rows,
+                  raw_cols=(0, 1, 2, 3, 4))
+    return out
+
+
 def _section(s: Section, lb: dict[str, str]) -> list[str]:
     out = [f"### {_status(s.verdict)} {esc(s.target.id)}", ""]
     out += _table((lb["key"], lb["value"]), s.facts)
+    if s.timeline is not None:
+        out += _timeline(s.timeline, lb)
     for p in s.problems:
         out += [f"#### {_status(p.word)} {code(p.finding.check)} — {esc(p.finding.title or p.finding.check)}", "",
                 esc(p.finding.summary), ""]
@@ -105,7 +129,11 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
             out += _section(s, lb)
     if doc.healthy:
         out += [f"## {lb['healthy_title']}", ""]
-        out += [f"- {_status('pass')} **{esc(tid)}** — {esc(line)}" for tid, line in doc.healthy] + [""]
+        for tid, line in doc.healthy:
+            out += [f"- {_status('pass')} **{esc(tid)}** — {esc(line)}"]
+            if tid in doc.timelines:
+                out += [""] + _timeline(doc.timelines[tid], lb)
+        out += [""]
     if doc.appendices:
         out += [f"## {lb['appendices']}", ""]
         for a in doc.appendices:

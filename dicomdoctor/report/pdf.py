@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..engine.model import Report, Status
 from ._common import labels, plain_summary, trace_rows
-from .document import Block, Document, build
+from .document import Block, Document, Timeline, build
 
 _FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/usr/X11R6/lib/X11/fonts", "/Library/Fonts",
               "/System/Library/Fonts", os.path.expanduser("~/.fonts"), os.path.expanduser("~/.local/share/fonts"),
@@ -54,7 +54,7 @@ VERDICT_STATUS = {"pass": Status.PASS, "warn": Status.WARN, "fail": Status.FAIL,
 # Typographic characters the report itself uses, spelled in ASCII for core fonts.
 _ASCII = {"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "...", "→": "->", "←": "<-",
           "•": "*", "·": ".", "×": "x", "✗": "x", "≥": ">=", "≤": "<=", "✓": "v", "\u00a0": " ", "：": ":", "，": ",",
-          "。": ".", "（": "(", "）": ")", "；": ";"}
+          "。": ".", "（": "(", "）": ")", "；": ";", "▲": "^"}
 
 
 def _find_file(names: Iterable[str]) -> str | None:
@@ -230,6 +230,8 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
         w.text(f"{s.verdict.upper()}   {s.target.id}", 11.5, "B", _rgb(s.verdict), h=6.5)
         w.table([list(r) for r in s.facts], (34, 148), size=7.5, head=False, borders="NONE", key_col=True,
                 padding=(0.35, 1.2))
+        if s.timeline is not None:
+            w.timeline(s.timeline, lb)
         for p in s.problems:
             w.keep(22)
             w.text(f"{p.word}   {p.finding.check} — {p.finding.title or p.finding.check}", 9.5, "B",
@@ -263,6 +265,8 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
         w.heading(lb["healthy_title"])
         for tid, line in doc.healthy:
             w.text(f"PASS   {tid} — {line}", 8.5, rgb=STATUS_RGB[Status.PASS], h=4.4)
+            if tid in doc.timelines:
+                w.timeline(doc.timelines[tid], lb)
 
     if doc.appendices:
         # No page break of its own: a fleet report stays a few pages (the heading keeps with its first table).
@@ -307,6 +311,7 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
 
 
 MUTED = (87, 96, 106)
+_STATUS_BY_VALUE = {s.value: s for s in Status}
 
 
 def _rgb(verdict: str) -> tuple[int, int, int]:
@@ -315,6 +320,8 @@ def _rgb(verdict: str) -> tuple[int, int, int]:
 
 def _doc_text(doc: Document) -> str:
     parts = [doc.legend] + [c for a in doc.appendices for b in a.blocks for r in b.rows for c in r]
+    parts += [f"▲ {tl.headline} {tl.marker} " + " ".join(f"{st.name} {st.outcome}" for st in tl.steps)
+              for tl in doc.timelines.values()]
     parts += [c for a in doc.appendices for b in a.blocks for c in b.columns]
     return "".join(parts)
 
@@ -350,6 +357,51 @@ class _Writer:
 
     def bullet(self, s: str, size: float) -> None:
         self.text(f"•  {s}", size, h=size * 0.46, indent=3)
+
+    def timeline(self, tl: Timeline, lb: Any) -> None:
+        """The workflow chain: a heading with how it ended, one row per step (start, status, step, check id,
+        duration, outcome), a marker row under the step where it broke, the steps not run in grey."""
+        from fpdf.fonts import FontFace
+
+        pdf = self.pdf
+        self.keep(12 + 4.2 * len(tl.steps))
+        pdf.ln(0.8)
+        self.text(f"{tl.title}{lb['wf_colon']}{tl.headline}", 9, "B", _rgb(tl.verdict), h=4.6)
+        if tl.blocked and tl.cause:
+            cause = f"{lb['cause']}{lb['wf_colon']}{tl.cause}" + (f"  [{tl.cause_id}]" if tl.cause_id else "")
+            self.text(cause, 7.5, h=3.8)
+        size = 7.0
+        pdf.set_font(self.sans, "", size)
+        pdf.set_text_color(31, 35, 40)
+        pdf.set_draw_color(208, 215, 222)
+        heading = FontFace(family=self.sans, emphasis="BOLD", fill_color=(246, 248, 250), size_pt=size)
+        widths = (15, 13, 32, 36, 14, 72)  # 182 mm: the A4 text width
+        soft, red = (246, 248, 250), (255, 241, 240)
+        with pdf.table(col_widths=widths, first_row_as_headings=True, text_align="LEFT", line_height=size * 0.47,
+                       headings_style=heading, padding=(0.7, 1.2), width=sum(widths), align="LEFT") as tbl:
+            r = tbl.row()
+            for c in (lb["wf_start"], lb["status"], lb["wf_step"], lb["check"], lb["wf_took"], lb["outcome"]):
+                r.cell(self.t(c))
+            for st in tl.steps:
+                fill = red if st.broke else soft if not st.ran else None
+                ink = MUTED if not st.ran else (31, 35, 40)
+                plain = FontFace(color=ink, fill_color=fill)
+                r = tbl.row()
+                r.cell(self.t(st.start or "—"), style=plain, align="RIGHT")
+                r.cell(st.word, style=FontFace(color=STATUS_RGB[_STATUS_BY_VALUE.get(st.css, Status.ERROR)],
+                                               emphasis="BOLD", fill_color=fill))
+                r.cell(self.t(st.name), style=plain)
+                r.cell(self.t(st.check), style=FontFace(family=self.mono, color=ink, fill_color=fill,
+                                                        size_pt=size - 0.5))
+                r.cell(self.t(st.duration or "—"), style=plain, align="RIGHT")
+                r.cell(self.t(st.outcome), style=plain)
+                if st.broke:
+                    r = tbl.row()
+                    r.cell("", style=FontFace(fill_color=red))
+                    marker = f"▲ {tl.marker}" + (f"  [{tl.cause_id}]" if tl.cause_id else "")
+                    r.cell(self.t(marker), colspan=5, style=FontFace(color=STATUS_RGB[Status.FAIL], emphasis="BOLD",
+                                                                     fill_color=red))
+        pdf.ln(2.5)
 
     def table(self, rows: Sequence[Sequence[str]], widths: Sequence[float], *, head: bool = True, size: float = 7.5,
               family: str | None = None, status_col: int | None = None, statuses: Sequence[str | None] = (),

@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from ..engine.model import Report, Status
 from ._common import NEEDS_ATTENTION, STATUS_WORD, fmt_duration, labels, peer_phrase, scalar, target_findings, \
     trace_rows, verdict_line
+from .document import Timeline, workflow_timeline
 
 # A C-FIND's returned identifiers are printed as a table under its finding (`dicomdoctor find` is read in a
 # terminal), at most this many rows; the report has already redacted them unless --show-phi.
@@ -77,6 +78,10 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
             if f.check in MATCH_CHECKS:
                 for line in match_table(f.evidence, lang):
                     out(("         " + line, ""))
+        timeline = workflow_timeline(target.id, findings, lb)
+        if timeline is not None:
+            for parts in timeline_lines(timeline, lb, use_color):
+                out(*parts)
         if trace:
             rows = trace_rows(target.trace)
             out(("  " + lb["trace"] + ":", "bold"))
@@ -90,6 +95,49 @@ def render(report: Report, *, lang: str = "en", color: bool | None = None, trace
     head, _, rest = line.partition(verdict.upper())
     out((head, "bold"), (verdict.upper(), VERDICT_STYLE.get(verdict, "")), (rest, ""))
     return buf.getvalue()
+
+
+_BY_VALUE = {s.value: s for s in Status}
+
+
+def timeline_lines(tl: Timeline, lb: Mapping[str, str], use_color: bool = False) -> list[tuple[tuple[str, str], ...]]:
+    """The workflow chain as aligned lines (styled parts for `out`): a heading with how the chain ended, one
+    line per step (start offset, status, step, check id, duration, outcome), a marker and the cause under
+    the step where it broke, the steps after it as "not run". Widths are terminal cells: Chinese step names
+    take two cells a character."""
+    from rich.cells import cell_len
+
+    def pad(text: str, width: int, right: bool = False) -> str:
+        gap = " " * max(0, width - cell_len(text))
+        return gap + text if right else text + gap
+
+    dim = "dim" if use_color else ""
+    steps = tl.steps
+    w_start = max([len(s.start) for s in steps] + [1])
+    w_name = max(cell_len(s.name) for s in steps)
+    w_id = max(len(s.check) for s in steps)
+    w_dur = max([len(s.duration) for s in steps] + [1])
+    head_style = VERDICT_STYLE.get(tl.verdict, "")
+    lines: list[tuple[tuple[str, str], ...]] = [
+        (("", ""),),
+        (("  " + tl.title + lb["wf_colon"], "bold"), (tl.headline, head_style if tl.verdict != "pass" else ""))]
+    if tl.blocked and tl.cause:
+        lines.append((("    " + lb["cause"] + lb["wf_colon"], "bold"),
+                      (tl.cause + (f" [{tl.cause_id}]" if tl.cause_id else ""), "")))
+    for s in steps:
+        st = _BY_VALUE.get(s.css, Status.ERROR)
+        mark = "▶ " if s.broke else "  "
+        row_style = "" if s.ran else dim
+        lines.append(((f"  {mark}", STYLE[Status.FAIL] if s.broke else ""),
+                      (pad(s.start, w_start, right=True) + "  ", row_style),
+                      (f"{s.word:<5}", STYLE[st]), ("  ", ""),
+                      (pad(s.name, w_name) + "  " + pad(s.check, w_id) + "  ", row_style),
+                      (pad(s.duration, w_dur, right=True) + "  ", row_style),
+                      (s.outcome, row_style)))
+        if s.broke:
+            marker = "└ " + tl.marker + (f" [{tl.cause_id}]" if tl.cause_id else "")
+            lines.append(((" " * (4 + w_start + 2), ""), (marker, STYLE[Status.FAIL])))
+    return lines
 
 
 def _cell(column: str, value: object) -> str:

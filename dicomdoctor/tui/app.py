@@ -131,13 +131,20 @@ class DoctorApp(App[int]):
         def on_event(event: RunEvent) -> None:  # called in the worker thread: post, never touch widgets
             self.post_message(RunProgress(run_id, event))
 
-        session = Session(playbook, self.targets, self.config.options, on_event=on_event)
+        session = Session(playbook, self.targets, self.config.options, on_event=on_event,
+                          per_target=self._per_target())
         self.session = session
         what = self.targets[0].id if len(self.targets) == 1 else f"{len(self.targets)} targets"
-        self.sub_title = f"{playbook.name} on {what}"
+        self.sub_title = f"{session.name} on {what}" + (" (writes to the peer)" if _writes(session) else "")
         self.main.run_started(self._progress_text(session), targets=[t.id for t in self.targets])
         self.main.table.focus()
         self._diagnose(session, run_id)
+
+    def _per_target(self) -> dict[str, Playbook]:
+        """The targets' own playbooks (TuiConfig.target_playbooks), while the configured playbook is chosen."""
+        c = self.config
+        configured = c.playbook_obj.name if c.playbook_obj is not None else c.playbook
+        return dict(c.target_playbooks) if self.playbook_name == configured else {}
 
     def _playbook(self) -> Playbook:
         c = self.config
@@ -174,7 +181,7 @@ class DoctorApp(App[int]):
             pass
 
     def _progress_text(self, session: Session) -> str:
-        return f"Running {session.playbook.name}: {self.done} of {session.total_checks} checks done…"
+        return f"Running {session.name}: {self.done} of {session.total_checks} checks done…"
 
     def on_run_progress(self, message: RunProgress) -> None:
         if message.run_id != self.run_id:
@@ -297,6 +304,16 @@ def export_report(report: Report, fmt: str, path: str, *, lang: str = "en", show
     else:
         out.write_text(data if data.endswith("\n") else data + "\n", encoding="utf-8")
     return out
+
+
+def _writes(session: Session) -> bool:
+    """Whether the run writes to a peer (the workflow playbook: an MPPS, an instance): said in the title."""
+    from ..engine import registry
+
+    try:
+        return any(registry.get_check(c.id).writes for _, p in session.pairs for c in p.checks)
+    except Exception:  # an unknown check is the run's error to report, not the title's
+        return False
 
 
 def _target_text(target: Target) -> str:

@@ -44,6 +44,9 @@ class TuiConfig:
     tls: TLSOptions | None = None  # --tls/--ca/...: used when the TLS switch is on
     overrides: tuple[str, ...] = ()  # --set CHECK.PARAM=VALUE (not on the `tui` command yet; kept for demo)
     playbook_obj: Playbook | None = None  # a ready-made playbook (demo, tests); wins over `playbook`
+    # (target id, playbook): these targets run their own playbook while the configured one is chosen (the
+    # demo's RIS runs `workflow` beside the PACSes' `standard`); another choice applies to every target.
+    target_playbooks: tuple[tuple[str, Playbook], ...] = ()
 
     @property
     def show_phi(self) -> bool:
@@ -60,11 +63,14 @@ class Session:
     each check a moment to close its sockets)."""
 
     def __init__(self, playbook: Playbook, targets: Sequence[Target], options: RunOptions,
-                 on_event: Callable[[RunEvent], None] | None = None) -> None:
+                 on_event: Callable[[RunEvent], None] | None = None,
+                 per_target: Mapping[str, Playbook] | None = None) -> None:
         self.playbook = playbook
         self.targets = tuple(targets)
         self.options = options
         self.on_event = on_event
+        # Each target with its playbook: `per_target` (by target id) where given, else `playbook`.
+        self.pairs = tuple((t, (per_target or {}).get(t.id, playbook)) for t in self.targets)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: "asyncio.Task[Report] | None" = None
@@ -72,15 +78,27 @@ class Session:
 
     @property
     def total_checks(self) -> int:
-        return len(self.playbook.checks) * len(self.targets)
+        return sum(len(p.checks) for _, p in self.pairs)
+
+    @property
+    def name(self) -> str:
+        """The playbook's name, or the names of the playbooks this run mixes ("standard + workflow")."""
+        from ..engine.multirun import playbook_names
+
+        return playbook_names(self.pairs) if self.pairs else self.playbook.name
 
     def run(self) -> Report:
         """Blocking. Raises asyncio.CancelledError when cancelled, BadInput for a playbook without targets."""
         return asyncio.run(self._main())
 
     async def _main(self) -> Report:
-        task = asyncio.ensure_future(run_playbook(self.playbook, self.targets, self.options,
-                                                  on_event=self.on_event))
+        if any(p is not self.playbook for _, p in self.pairs):
+            from ..engine.multirun import run_mixed
+
+            run = run_mixed(self.pairs, self.options, on_event=self.on_event)
+        else:
+            run = run_playbook(self.playbook, self.targets, self.options, on_event=self.on_event)
+        task = asyncio.ensure_future(run)
         with self._lock:
             self._loop, self._task = asyncio.get_running_loop(), task
             if self._cancelled:
@@ -123,6 +141,38 @@ def first_problem(findings: Iterable[Finding]) -> Finding | None:
             if f.status is status:
                 return f
     return None
+
+
+# ------------------------------------------------------------------------------------ workflow chain
+
+# The steps of playbooks/workflow.yaml's chain, in order (tests/tui check them against the playbook): each
+# depends on the one before, so the first failed one is where the chain broke and the rest are skipped.
+WORKFLOW_CHAIN = ("mwl.find", "workflow.mpps-start", "workflow.store", "workflow.commit",
+                  "workflow.mpps-complete", "workflow.readback")
+_BREAKS = (Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class ChainStep:
+    check: str
+    status: Status | None  # None: not ended yet (running, or waiting for the step before)
+    broke: bool = False  # the chain broke here (the first failed step)
+    summary: str = ""  # the step's summary (for a skipped first step: what stopped the chain before it)
+
+
+def workflow_chain(findings: Iterable[Finding], target: str) -> list[ChainStep]:
+    """The workflow chain of `target`: each step's status in order, the step where it broke marked; [] when
+    the target runs no `workflow.*` step (mwl.find alone is not a chain)."""
+    by_check = {f.check: f for f in findings if f.target == target and f.check in WORKFLOW_CHAIN}
+    if not any(c.startswith("workflow.") for c in by_check):
+        return []
+    steps, broke = [], False
+    for check in WORKFLOW_CHAIN:
+        f = by_check.get(check)
+        here = f is not None and f.status in _BREAKS and not broke
+        broke = broke or here
+        steps.append(ChainStep(check, f.status if f is not None else None, here, str(f.summary) if f else ""))
+    return steps
 
 
 # --------------------------------------------------------------------------------------------- PDUs
@@ -234,4 +284,5 @@ def _scalar(name: str, value: Any, show_phi: bool) -> str:
     return repr(value)
 
 
-__all__ = ["Session", "TuiConfig", "first_problem", "for_display", "format_pdu"]
+__all__ = ["WORKFLOW_CHAIN", "ChainStep", "Session", "TuiConfig", "first_problem", "for_display", "format_pdu",
+           "workflow_chain"]

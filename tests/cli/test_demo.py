@@ -23,6 +23,10 @@ EXPECTED = {
     "WEBPORT": ("assoc.ae-title", "not-dicom"),
     "SECURE": ("tls.handshake", "tls-self-signed"),
     "DOWN": ("net.reachable", "server-not-running"),
+    # The workflow chain (the workflow playbook), broken at another step on each RIS, and user identity.
+    "RIS": ("workflow.mpps-start", "mpps-refused"),
+    "WFPACS": ("workflow.commit", "commitment-no-report"),
+    "IDPACS": ("assoc.user-identity", "user-identity-required"),
 }
 
 
@@ -41,6 +45,10 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
         assert (ae, check, cause) in seen, (ae, check, cause)
     ae_finding = next(f for f in report["findings"] if by_ae[f["target"]] == "ARCHIVE" and f["check"] == "assoc.ae-title")
     assert ae_finding["evidence"]["accepted_called_ae"] == "ARCHIVE"  # "it answers to ARCHIVE"
+    # Where each chain broke: the steps before passed, the steps after are skipped naming the broken one.
+    chain = {(by_ae[f["target"]], f["check"]): f["status"] for f in report["findings"]}
+    assert chain[("RIS", "mwl.find")] == "pass" and chain[("RIS", "workflow.store")] == "skip"
+    assert chain[("WFPACS", "workflow.store")] == "pass" and chain[("WFPACS", "workflow.mpps-complete")] == "skip"
 
 
 def test_demo_text_without_tui(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -57,6 +65,7 @@ def test_demo_text_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert "Verdict: FAIL" in captured.out
     assert "simulated peers" in captured.err and "a healthy PACS" in captured.err
+    assert "[workflow playbook]" in captured.err and "only to these simulators" in captured.err
 
 
 def test_demo_in_the_tui() -> None:

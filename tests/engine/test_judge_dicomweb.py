@@ -64,7 +64,7 @@ def test_a_wrong_base_path() -> None:
     # Orthanc's own REST API answers /studies (400 with ?limit, 200 with a list of ids): when the server answers
     # QIDO-RS at another base path, the path is what is wrong.
     j = judge.judge_dicomweb("qido", "answered", http_status=400, answers_elsewhere=True)
-    assert j.causes == ("dicomweb-not-found",) and j.confidence == "high" and "400" in j.note
+    assert j.causes == ("dicomweb-not-found",) and j.confidence == "high" and "400" in str(j.note)
     assert causes("qido", http_status=200, media_type="application/json", expected_media=JSON, body_ok=False,
                   answers_elsewhere=True) == ("dicomweb-not-found",)
     assert causes("qido", http_status=200, media_type="application/json", expected_media=JSON,

@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from ...errors import BadInput
+from ...messages import Msg, Text, cat, counted, join, msg
 from ...probes.ae import AEFacts, host_hints, learn_ae_titles
 from ...probes.association import AssociationFacts, ContextProposal, probe_association, proposals_matrix
 from ...probes.contexts import (DEFAULT_ABSTRACT_SYNTAXES, DEFAULT_TRANSFER_SYNTAXES, MatrixFacts, probe_matrix,
@@ -50,14 +51,17 @@ def _server_name(ctx: CheckContext) -> str | None:
 async def _probe(ctx: CheckContext, proposals: Sequence[ContextProposal] = (), called_ae: str | None = None,
                  calling_ae: str | None = None) -> AssociationFacts:
     """One association attempt with the target's TLS and our options (Verification when no proposals),
-    with the target's AE titles unless others are given (AE probing)."""
+    with the target's AE titles unless others are given (AE probing), and its user identity if it has one."""
+    from ...user_identity import identity_rq
+
     t = ctx.target
     connect_timeout, timeout = _timeouts(ctx)
     return await probe_association(
         t.host, t.port, called_ae=called_ae or t.called_ae, calling_ae=calling_ae or t.calling_ae,
         proposals=proposals,
         our_max_pdu=ctx.options.max_pdu, connect_timeout=connect_timeout, timeout=timeout,
-        tls_context=ctx.ssl_context(), server_hostname=_server_name(ctx), trace=ctx.trace)
+        tls_context=ctx.ssl_context(), server_hostname=_server_name(ctx), trace=ctx.trace,
+        user_identity=identity_rq(t.user_identity))
 
 
 async def association_facts(ctx: CheckContext) -> AssociationFacts:
@@ -77,7 +81,7 @@ async def ae_facts(ctx: CheckContext, first: AssociationFacts) -> AEFacts:
     # param or --guess-ae wide.
     guess = str(ctx.params.get("guess") or ctx.options.guess_ae or "polite")
     if guess not in ("polite", "wide"):
-        raise BadInput(f"assoc.ae-title: guess {guess!r} is not polite or wide")
+        raise BadInput(msg("assoc.ae-title: guess {guess!r} is not polite or wide", guess=guess))
     return await ctx.fact("assoc.ae-probe", lambda: learn_ae_titles(
         first, lambda called, calling: _probe(ctx, (), called, calling), wide=guess == "wide",
         hints=host_hints(ctx.target.host, ctx.target.port)))
@@ -119,10 +123,10 @@ async def _no_answer_result(ctx: CheckContext, first: AssociationFacts, ev: dict
         verdict = judge.judge_transport(first.connect_outcome or "other", ctx.prior())
         if verdict.evidence:
             ev["judgement"] = dict(verdict.evidence)  # which earlier evidence decided the causes
-        return failed(f"connecting to {where} for the association failed: {first.error}{verdict.summary_note()}",
-                      verdict.causes, **ev)
+        return failed(msg("connecting to {where} for the association failed: {error}{note}", where=where,
+                          error=first.error, note=verdict.summary_note()), verdict.causes, **ev)
     if first.outcome == "malformed":
-        return failed(f"{where} answered with a PDU we cannot decode: {first.malformed}",
+        return failed(msg("{where} answered with a PDU we cannot decode: {error}", where=where, error=first.malformed),
                       judge.wire_causes("malformed"), malformed=first.malformed, **ev)
     # A plain A-ASSOCIATE-RQ that meets TLS bytes or a close may have hit a TLS port: ask it. Not after
     # silence: a TLS server answers a plain RQ with an alert or a close at once, and a silent peer would keep
@@ -132,31 +136,36 @@ async def _no_answer_result(ctx: CheckContext, first: AssociationFacts, ev: dict
         session = await ctx.fact("assoc.speaks-tls", lambda: speaks_tls(t.host, t.port, _timeouts(ctx)[0]))
         if session or tls_seen:
             ev["tls_session"] = {k: session.get(k) for k in ("protocol", "cipher")} if session else None
-            how = f"answered our plain A-ASSOCIATE-RQ with {fb.detail}" if fb is not None and tls_seen else \
-                "closed the connection on our plain A-ASSOCIATE-RQ, and completes a TLS handshake"
-            return failed(f"{where} expects DICOM over TLS: it {how}; run again with --tls",
+            how = msg("answered our plain A-ASSOCIATE-RQ with {answer}", answer=fb.text) \
+                if fb is not None and tls_seen else \
+                msg("closed the connection on our plain A-ASSOCIATE-RQ, and completes a TLS handshake")
+            return failed(msg("{where} expects DICOM over TLS: it {how}; run again with --tls", where=where, how=how),
                           judge.wire_causes("tls"), **ev)
     if first.outcome == "silence":
-        return failed(
-            f"{where} accepted the TCP connection but did not answer the A-ASSOCIATE-RQ within {timeout:g} s; "
-            f"a DICOM server that serves one client at a time (Orthanc 1.10) behaves like this while another "
-            f"client holds it (listener busy), as does a hung or overloaded server or a non-DICOM service "
-            f"waiting for input", judge.timeout_causes("association", ctx.prior()),
+        return failed(msg(
+            "{where} accepted the TCP connection but did not answer the A-ASSOCIATE-RQ within {seconds:g} s; a "
+            "DICOM server that serves one client at a time (Orthanc 1.10) behaves like this while another client "
+            "holds it (listener busy), as does a hung or overloaded server or a non-DICOM service waiting for "
+            "input", where=where, seconds=timeout), judge.timeout_causes("association", ctx.prior()),
             listener_busy_possible=True, **ev)
     if first.outcome in ("closed", "reset"):
-        how = "closed" if first.outcome == "closed" else "reset"
-        return failed(f"{where} {how} the connection right after our A-ASSOCIATE-RQ without answering: DICOM "
-                      f"servers do this to callers they do not accept (AE title or IP address not allowed), "
-                      f"when they are out of association slots, or when they crash",
-                      judge.abort_causes(None, None, "association", ctx.prior(), kind=first.outcome), **ev)
+        causes = judge.abort_causes(None, None, "association", ctx.prior(), kind=first.outcome)
+        if first.outcome == "closed":
+            return failed(msg("{where} closed the connection right after our A-ASSOCIATE-RQ without answering: "
+                              "DICOM servers do this to callers they do not accept (AE title or IP address not "
+                              "allowed), when they are out of association slots, or when they crash", where=where),
+                          causes, **ev)
+        return failed(msg("{where} reset the connection right after our A-ASSOCIATE-RQ without answering: DICOM "
+                          "servers do this to callers they do not accept (AE title or IP address not allowed), "
+                          "when they are out of association slots, or when they crash", where=where), causes, **ev)
     assert fb is not None
     if fb.kind is Kind.GARBAGE:
-        return failed(f"{where} answered with bytes that are not a DICOM PDU: {fb.detail} at offset 0",
-                      judge.wire_causes("garbage"), **ev)
+        return failed(msg("{where} answered with bytes that are not a DICOM PDU: {answer} at offset 0", where=where,
+                          answer=fb.text), judge.wire_causes("garbage"), **ev)
     if fb.kind is Kind.DICOM_UNEXPECTED:
-        return failed(f"{where} answered our A-ASSOCIATE-RQ with {fb.detail}, which is not a valid answer",
-                      judge.wire_causes("unexpected"), **ev)
-    return failed(f"{where} is not a DICOM port: it answered with {fb.detail}",
+        return failed(msg("{where} answered our A-ASSOCIATE-RQ with {answer}, which is not a valid answer",
+                          where=where, answer=fb.text), judge.wire_causes("unexpected"), **ev)
+    return failed(msg("{where} is not a DICOM port: it answered with {answer}", where=where, answer=fb.text),
                   judge.wire_causes("http" if fb.kind is Kind.HTTP else "text"), **ev)
 
 
@@ -165,9 +174,10 @@ def _silent_after_accept(ctx: CheckContext, first: AssociationFacts) -> CheckRes
     further association would wait as long (the runner skips the checks after this one, `peer_silent`)."""
     ctx.set_peer(PeerInfo(first.implementation_class_uid, first.implementation_version_name, first.peer_max_pdu))
     wait = min(_timeouts(ctx)[1], 5.0)  # probes/association.py waits this long for the A-RELEASE-RP
-    return failed(f"the peer accepted the association from {first.calling_ae} to {first.called_ae}, then answered "
-                  f"nothing: no A-RELEASE-RP within {wait:g} s. An SCP whose association worker hangs, or waits on "
-                  f"a lock another client holds, does this; the checks that would ask it again are skipped",
+    return failed(msg("the peer accepted the association from {calling} to {called}, then answered nothing: no "
+                      "A-RELEASE-RP within {seconds:g} s. An SCP whose association worker hangs, or waits on a lock "
+                      "another client holds, does this; the checks that would ask it again are skipped",
+                      calling=first.calling_ae, called=first.called_ae, seconds=wait),
                   judge.timeout_causes("after-accept", ctx.prior()), peer_silent="after-ac",
                   **_ae_evidence(first, AEFacts()))
 
@@ -184,59 +194,74 @@ async def ae_title(ctx: CheckContext) -> CheckResult:
         ae = await ae_facts(ctx, first)
     ev = _ae_evidence(first, ae)
     called, calling = first.called_ae, first.calling_ae
-    default_note = "" if t.called_ae_given else f" (no called AE was given; we used the default {called})"
+    default_note: Text = "" if t.called_ae_given else \
+        msg(" (no called AE was given; we used the default {called})", called=called)
     if first.outcome == "accepted":
         # The report's target entry names the peer even when peer.identity is not in the playbook (echo).
         ctx.set_peer(PeerInfo(first.implementation_class_uid, first.implementation_version_name,
                               first.peer_max_pdu))
-        notes = []
+        notes: list[Text] = []
         if ae.called_ae_checked is False:
-            notes.append("it does not check the called AE title (any title works)")
+            notes.append(msg("it does not check the called AE title (any title works)"))
         if ae.calling_ae_checked is False:
             # At association time only: some servers (Orthanc) check the calling AE per operation instead.
-            notes.append("it accepts associations from any calling AE title")
-        extra = f"; {'; '.join(notes)}" if notes else ""
-        return passed(f"the peer accepted the association from {calling} to {called}{default_note}{extra}", **ev)
+            notes.append(msg("it accepts associations from any calling AE title"))
+        extra = msg("; {notes}", notes=join(notes, sep=msg("; "))) if notes else ""
+        return passed(msg("the peer accepted the association from {calling} to {called}{default_note}{extra}",
+                          calling=calling, called=called, default_note=default_note, extra=extra), **ev)
     if first.outcome == "aborted" and first.abort is not None:
         ab = first.abort.to_json_dict()
-        return failed(f"the peer aborted the association request (A-ABORT source {ab['source']} "
-                      f"{ab['source_name']}, reason {ab['reason']} {ab['reason_name']})",
+        return failed(msg("the peer aborted the association request (A-ABORT source {source} {source_name}, reason "
+                          "{reason} {reason_name})", source=ab["source"], source_name=ab["source_name"],
+                          reason=ab["reason"], reason_name=ab["reason_name"]),
                       judge.abort_causes(first.abort.source, first.abort.reason, "association", ctx.prior()),
                       **ev)
     if first.outcome != "rejected" or first.reject is None:
         return await _no_answer_result(ctx, first, ev)
     rj = first.reject
-    codes = f"result {rj.result} {rj.result_name}, source {rj.source}, reason {rj.reason} {rj.reason_name}"
-    summary = f"the peer rejected the association from {calling} to {called} ({codes})"
+    summary: Text
     if rj.source == 1 and rj.reason == 7:
-        summary = f"the PACS rejected the called AE title {called} (reason 7){default_note}"
+        summary = msg("the PACS rejected the called AE title {called} (reason 7){default_note}", called=called,
+                      default_note=default_note)
     elif rj.source == 1 and rj.reason == 3:
-        summary = f"the PACS rejected the calling AE title {calling} (reason 3): it does not know us"
+        summary = msg("the PACS rejected the calling AE title {calling} (reason 3): it does not know us",
+                      calling=calling)
     elif rj.source == 3:
-        summary = (f"the peer refused the association for now ({rj.result_name}, {rj.reason_name}): "
-                   f"it has too many associations open or is congested; retry later")
+        summary = msg("the peer refused the association for now ({result_name}, {reason_name}): it has too many "
+                      "associations open or is congested; retry later", result_name=rj.result_name,
+                      reason_name=rj.reason_name)
+    else:
+        codes = msg("result {result} {result_name}, source {source}, reason {reason} {reason_name}",
+                    result=rj.result, result_name=rj.result_name, source=rj.source, reason=rj.reason,
+                    reason_name=rj.reason_name)
+        summary = msg("the peer rejected the association from {calling} to {called} ({codes})", calling=calling,
+                      called=called, codes=codes)
+    parts: list[Text] = [summary]
     variant = bool(ae.accepted_called_ae) and judge.same_title(ae.accepted_called_ae or "", called)
     if ae.accepted_called_ae and ae.accepted_called_ae != called:
-        summary += f"; it answers to {ae.accepted_called_ae}"
+        parts.append(msg("; it answers to {called}", called=ae.accepted_called_ae))
         if variant:
-            summary += " (the same title, written differently: AE titles are compared exactly)"
+            parts.append(msg(" (the same title, written differently: AE titles are compared exactly)"))
     elif ae.called_ae_right:
-        summary += (f"; but it accepted the same called AE {called} from a random calling AE title, so it is our "
-                    f"calling AE title {calling} (or this host) it refuses")
+        parts.append(msg("; but it accepted the same called AE {called} from a random calling AE title, so it is our "
+                         "calling AE title {calling} (or this host) it refuses", called=called, calling=calling))
     elif ae.probed and ae.called_ae_checked and ae.accepted_called_ae is None and rj.reason == 7:
-        summary += f"; none of the {len(ae.attempts) - 1} other AE title combinations we tried was accepted either"
+        parts.append(msg("; none of the {n} other AE title combinations we tried was accepted either",
+                         n=len(ae.attempts) - 1))
     if ae.accepted_called_ae and ae.accepted_called_ae != called and ae.calling_ae_checked and rj.reason != 3:
-        summary += f", but it does not accept our calling AE title {calling} either"
+        parts.append(msg(", but it does not accept our calling AE title {calling} either", calling=calling))
     verdict = judge.judge_ae_reject(rj.result, rj.source, rj.reason, _ae_prior(ctx, first, ae),
                                     called_ae_right=bool(ae.called_ae_right), refused_alike=ae.refused_alike)
     if ae.probed:
-        more = "" if ae.mode == "wide" or ae.accepted_called_ae or ae.called_ae_right else \
-            "; --guess-ae wide tries the long list of vendor defaults"
-        summary += (f"{verdict.summary_note()} (AE probing cost the peer {ae.associations} associations, "
-                    f"{ae.mode}{more})")
+        more: Text = "" if ae.mode == "wide" or ae.accepted_called_ae or ae.called_ae_right else \
+            msg("; --guess-ae wide tries the long list of vendor defaults")
+        parts.append(msg("{note} (AE probing cost the peer {associations}, {mode}{more})",
+                         note=verdict.summary_note(),
+                         associations=counted(ae.associations, "{n} association", "{n} associations"),
+                         mode=ae.mode, more=more))
     else:
-        summary += verdict.summary_note()
-    return failed(summary, verdict.causes, **ev)
+        parts.append(verdict.summary_note())
+    return failed(cat(*parts), verdict.causes, **ev)
 
 
 # ------------------------------------------------------------------------------ assoc.presentation-contexts
@@ -245,7 +270,7 @@ def _uids(values: Any, what: str) -> list[str]:
     if isinstance(values, str):
         values = [v for v in values.replace(";", ",").split(",") if v.strip()]
     if not values:
-        raise BadInput(f"assoc.presentation-contexts: {what} is empty")
+        raise BadInput(msg("assoc.presentation-contexts: {what} is empty", what=what))
     # "abstract_syntaxes" -> "abstract syntax" (rstrip("s") left "syntaxe")
     singular = what.replace("_", " ").removesuffix("es") if what.endswith("syntaxes") else what.replace("_", " ")
     return [resolve_uid(v, singular) for v in values]
@@ -259,8 +284,8 @@ def _pairs(values: Any) -> list[tuple[str, str]]:
         if isinstance(item, dict):
             item = (item.get("abstract_syntax"), item.get("transfer_syntax"))
         if not isinstance(item, (list, tuple)) or len(item) != 2:
-            raise BadInput(f"assoc.presentation-contexts: required pair {item!r} is not "
-                           f"[abstract_syntax, transfer_syntax]")
+            raise BadInput(msg("assoc.presentation-contexts: required pair {item!r} is not "
+                               "[abstract_syntax, transfer_syntax]", item=item))
         out.append((resolve_uid(item[0], "abstract syntax"), resolve_uid(item[1], "transfer syntax")))
     return out
 
@@ -300,8 +325,8 @@ def default_roles() -> dict[str, str]:
     return {resolve_uid(a): role(a) for a in DEFAULT_ABSTRACT_SYNTAXES}
 
 
-ROLE_NAMES = {"storage": "Storage", "query-retrieve": "Query/Retrieve", "verification": "Verification",
-              "workflow": "Workflow (MWL, MPPS, storage commitment)"}
+ROLE_NAMES = {"storage": msg("Storage"), "query-retrieve": msg("Query/Retrieve"),
+              "verification": msg("Verification"), "workflow": msg("Workflow (MWL, MPPS, storage commitment)")}
 # The workflow SOP classes of the default matrix (a role of their own: a PACS without them is healthy).
 WORKFLOW_CLASSES = ("ModalityWorklistInformationModelFind", "ModalityPerformedProcedureStep",
                     "StorageCommitmentPushModel", "InstanceAvailabilityNotification")
@@ -323,29 +348,30 @@ def _names(uids: Iterable[str]) -> str:
     return ", ".join(SHORT_TS_NAMES.get(u) or uid_name(u) for u in uids)
 
 
-def _narrow_text(narrow: Sequence[judge.ClassAnswer]) -> str:
+def _narrow_text(narrow: Sequence[judge.ClassAnswer]) -> Msg:
     """"CT Image Storage: only Implicit VR Little Endian; JPEG 2000 Lossless refused", classes with the same
     answer named together."""
     groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
     for a in narrow:
         groups.setdefault((a.accepted, a.refused_syntaxes), []).append(a.abstract_syntax)
-    return "; ".join(f"{_names(classes)}: only {_names(acc)}; {_names(ref)} refused"
-                     for (acc, ref), classes in groups.items())
+    return join([msg("{classes}: only {accepted}; {refused} refused", classes=_names(classes), accepted=_names(acc),
+                     refused=_names(ref)) for (acc, ref), classes in groups.items()], sep=msg("; "))
 
 
-def _refused_text(a: judge.ClassAnswer) -> str:
+def _refused_text(a: judge.ClassAnswer) -> Msg:
     results = sorted({r for _, r in a.refused})
     if results == [4]:
-        return (f"{uid_name(a.abstract_syntax)} (result 4, transfer syntaxes not supported: the SOP class is "
-                f"supported, not in {_names(a.refused_syntaxes)})")
-    return f"{uid_name(a.abstract_syntax)} (result {'/'.join(map(str, results))})"
+        return msg("{sop_class} (result 4, transfer syntaxes not supported: the SOP class is supported, not in "
+                   "{syntaxes})", sop_class=uid_name(a.abstract_syntax), syntaxes=_names(a.refused_syntaxes))
+    return msg("{sop_class} (result {results})", sop_class=uid_name(a.abstract_syntax),
+               results="/".join(map(str, results)))
 
 
 def judge_matrix(contexts: Iterable[Any], required: Sequence[tuple[str, str]] = (), *,
                  role_of: dict[str, str] | None = None, asked_roles: Sequence[str] = (),
-                 asked_syntaxes: Sequence[str] = ()) -> tuple[str, str, tuple[str, ...], dict[str, Any]]:
+                 asked_syntaxes: Sequence[str] = ()) -> tuple[str, Msg, tuple[str, ...], dict[str, Any]]:
     """(status, summary, causes, extra evidence) from the whole matrix; the rules are judge.judge_contexts
-    (a class is judged from every answer, a peer by the role it plays), the words are here."""
+    (a class is judged from every answer, a peer by the role it plays), the words are here (a message)."""
     answers = judge.class_answers(contexts)
     j = judge.judge_contexts(answers, role_of=role_of, asked_roles=asked_roles, asked_syntaxes=asked_syntaxes,
                              required=required)
@@ -359,40 +385,52 @@ def judge_matrix(contexts: Iterable[Any], required: Sequence[tuple[str, str]] = 
         "required_missing": [{"abstract_syntax": a, "transfer_syntax": ts} for a, ts in j.required_missing],
         "roles_not_played": {r: [uid_name(u) for u in v] for r, v in j.roles_missing.items()}}
     if not answers:
-        return "fail", "no presentation context could be negotiated", ("no-presentation-context",), extra
+        return "fail", msg("no presentation context could be negotiated"), ("no-presentation-context",), extra
     if j.status == "fail":
-        what = ", ".join(_refused_text(a) for a in answers[:4]) + (", ..." if len(answers) > 4 else "")
-        which = ("the peer refused the one SOP class we proposed, with every transfer syntax" if len(answers) == 1
-                 else f"the peer accepted none of the {len(answers)} SOP classes we proposed, with any transfer "
-                      f"syntax")
-        return "fail", f"{which}: {what}", j.causes, extra
-    problems: list[str] = []
+        shown: list[Text] = [_refused_text(a) for a in answers[:4]]
+        if len(answers) > 4:
+            shown.append("...")
+        which = (msg("the peer refused the one SOP class we proposed, with every transfer syntax")
+                 if len(answers) == 1 else
+                 msg("the peer accepted none of the {n} SOP classes we proposed, with any transfer syntax",
+                     n=len(answers)))
+        return "fail", msg("{which}: {what}", which=which, what=join(shown, sep=msg(", "))), j.causes, extra
+    problems: list[Text] = []
     if j.unsupported:
-        problems.append("it does not support " + ", ".join(_refused_text(a) for a in j.unsupported))
+        problems.append(msg("it does not support {classes}",
+                            classes=join([_refused_text(a) for a in j.unsupported], sep=msg(", "))))
     if j.narrow:
         problems.append(_narrow_text(j.narrow))
     ts_missing = [(a, ts) for a, ts in j.required_missing if a in supported]
     if ts_missing:
         accepted = {a.abstract_syntax: a.accepted for a in answers}
-        problems.append("required pairs refused although the SOP class is accepted with another transfer "
-                        "syntax: " + ", ".join(f"{uid_name(a)} with {uid_name(ts)} (accepted: "
-                                               f"{_names(accepted[a])})" for a, ts in ts_missing))
+        pairs = join([msg("{sop_class} with {syntax} (accepted: {accepted})", sop_class=uid_name(a),
+                          syntax=uid_name(ts), accepted=_names(accepted[a])) for a, ts in ts_missing], sep=msg(", "))
+        problems.append(msg("required pairs refused although the SOP class is accepted with another transfer "
+                            "syntax: {pairs}", pairs=pairs))
     as_missing = [a for a, _ in j.required_missing if a not in supported]
     if as_missing:
-        problems.append(f"required SOP classes refused: {_names(dict.fromkeys(as_missing))}")
-    head = f"the peer accepts {len(supported)} of {len(answers)} SOP classes"
-    info = []
+        problems.append(msg("required SOP classes refused: {classes}", classes=_names(dict.fromkeys(as_missing))))
+    head = msg("the peer accepts {supported} of {total} SOP classes", supported=len(supported), total=len(answers))
+    info: list[Text] = []
     for role, uids in j.roles_missing.items():
         played = any(role_of and role_of.get(a) == role for a in supported)
-        info.append(f"it serves {'only part of ' if played else 'no '}{ROLE_NAMES.get(role, role)}"
-                    + (f" ({_names(uids)} refused)" if played else "")
-                    + ("" if played else f" ({'a Storage SCP' if role == 'query-retrieve' else 'not its role'})"))
-    info_text = f"; {'; '.join(info)}" if info else ""
+        name: Text = ROLE_NAMES.get(role, role)
+        if played:
+            info.append(msg("it serves only part of {role} ({refused} refused)", role=name, refused=_names(uids)))
+        elif role == "query-retrieve":
+            info.append(msg("it serves no {role} (a Storage SCP)", role=name))
+        else:
+            info.append(msg("it serves no {role} (not its role)", role=name))
+    info_text: Text = msg("; {info}", info=join(info, sep=msg("; "))) if info else ""
     if j.status == "warn":
-        return "warn", f"{head}; but {'; '.join(problems)}{info_text}", j.causes, extra
+        return "warn", msg("{head}; but {problems}{info}", head=head, problems=join(problems, sep=msg("; ")),
+                           info=info_text), j.causes, extra
     partial = [a for a in answers if a.supported and a.refused]
-    note = f" ({len(partial)} of them not with every transfer syntax; see sop_classes)" if partial else ""
-    return "pass", f"{head} with at least one transfer syntax{note}{info_text}", (), extra
+    note: Text = msg(" ({n} of them not with every transfer syntax; see sop_classes)", n=len(partial)) \
+        if partial else ""
+    return "pass", msg("{head} with at least one transfer syntax{note}{info}", head=head, note=note,
+                       info=info_text), (), extra
 
 
 @check("assoc.presentation-contexts", depends=("assoc.ae-title",), title="Presentation contexts",
@@ -412,15 +450,16 @@ async def presentation_contexts(ctx: CheckContext) -> CheckResult:
         bad = next(a for a in m.associations if not a.accepted)
         ev["association_outcome"] = bad.outcome
         if not m.contexts:
-            return failed(f"no association carrying the proposed contexts was accepted ({bad.outcome}); "
-                          f"see assoc.ae-title", ("no-presentation-context",), **ev)
+            return failed(msg("no association carrying the proposed contexts was accepted ({outcome}); see "
+                              "assoc.ae-title", outcome=bad.outcome), ("no-presentation-context",), **ev)
     # A peer is judged by the role it plays: the default matrix's classes by their role, unless the playbook
     # names the roles it needs (`roles`) or its own classes; transfer syntaxes it names always count.
     defaults = default_matrix()
     roles = [str(r) for r in ctx.params.get("roles") or []]
     for r in roles:
         if r not in ROLE_NAMES:
-            raise BadInput(f"assoc.presentation-contexts: role {r!r} is not one of {', '.join(ROLE_NAMES)}")
+            raise BadInput(msg("assoc.presentation-contexts: role {role!r} is not one of {roles}", role=r,
+                               roles=", ".join(ROLE_NAMES)))
     status, summary, causes, extra = judge_matrix(
         m.contexts, required, role_of=default_roles() if abstracts == defaults[0] else {}, asked_roles=roles,
         asked_syntaxes=() if transfers == defaults[1] else transfers)
@@ -444,21 +483,24 @@ async def pdu_length(ctx: CheckContext) -> CheckResult:
     ev: dict[str, Any] = {"peer_max_pdu": peer, "our_max_pdu": ours, "violations": violations,
           "pdu_lengths": [{"pdu": n, "length": ln} for n, ln in first.pdu_lengths],
           "protocol_violations": list(first.violations)}
-    our_text = "unlimited (0)" if ours == 0 else str(ours)
+    our_text: Text = msg("unlimited (0)") if ours == 0 else str(ours)
     if first.release == "pdus-after-release":  # probes/association.py cut off a flood after A-RELEASE-RQ
-        return failed("the peer kept sending PDUs after our A-RELEASE-RQ instead of A-RELEASE-RP; aborted",
+        return failed(msg("the peer kept sending PDUs after our A-RELEASE-RQ instead of A-RELEASE-RP; aborted"),
                       judge.violation_causes("pdu-after-release-rq"), **ev)
     if violations:
         v = violations[0]
-        return failed(f"the peer sent a {v.get('pdu', 'PDU')} of {v.get('length')} bytes, above the maximum "
-                      f"of {v.get('our_max_pdu', ours)} we announced", ("pdu-length-violation",), **ev)
+        return failed(msg("the peer sent a {pdu} of {length} bytes, above the maximum of {ours} we announced",
+                          pdu=v.get("pdu", "PDU"), length=v.get("length"), ours=v.get("our_max_pdu", ours)),
+                      ("pdu-length-violation",), **ev)
     if peer is None:
-        return warned("the peer's A-ASSOCIATE-AC has no maximum length item (PS3.8 Annex D.1 requires it); "
-                      "senders will guess", ("malformed-pdu",), **ev)
+        return warned(msg("the peer's A-ASSOCIATE-AC has no maximum length item (PS3.8 Annex D.1 requires it); "
+                          "senders will guess"), ("malformed-pdu",), **ev)
     if peer == 0:
-        return passed(f"the peer accepts P-DATA PDUs of any length (maximum 0 = unlimited); ours is {our_text}",
-                      **ev)
+        return passed(msg("the peer accepts P-DATA PDUs of any length (maximum 0 = unlimited); ours is {ours}",
+                          ours=our_text), **ev)
     if peer < PDU_WARN_BELOW:
-        return warned(f"the peer accepts PDUs of at most {peer} bytes, under 16 KiB: every large transfer is "
-                      f"cut into many small PDUs (slow); ours is {our_text}", ("pdu-too-small",), **ev)
-    return passed(f"the peer accepts PDUs of up to {peer} bytes; ours is {our_text}", **ev)
+        return warned(msg("the peer accepts PDUs of at most {peer} bytes, under 16 KiB: every large transfer is cut "
+                          "into many small PDUs (slow); ours is {ours}", peer=peer, ours=our_text),
+                      ("pdu-too-small",), **ev)
+    return passed(msg("the peer accepts PDUs of up to {peer} bytes; ours is {ours}", peer=peer, ours=our_text),
+                  **ev)

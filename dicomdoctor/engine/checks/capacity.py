@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...messages import Msg, Text, counted, join, msg
 from ...probes import capacity as pc
 from ...probes import dimse as pd
 from .. import judge
@@ -48,21 +49,29 @@ def _as_dimse_facts(r: pc.Refusal) -> pd.DimseFacts:
     return f
 
 
-def _how(r: pc.Refusal) -> str:
+def _how(r: pc.Refusal, *, again: bool = False) -> Msg:
+    """How the peer refused association number r.attempt: "rejected it with ..." (`again`: of a new one after
+    ours were released, "rejected with ...": the sentence names the association itself)."""
     if r.kind == "rejected":
-        return (f"rejected it with A-ASSOCIATE-RJ {r.result}/{r.source}/{r.reason} "
-                f"({r.result_name}, {r.source_name}, {r.reason_name})")
+        codes = dict(result=r.result, source=r.source, reason=r.reason, result_name=r.result_name,
+                     source_name=r.source_name, reason_name=r.reason_name)
+        if again:
+            return msg("rejected with A-ASSOCIATE-RJ {result}/{source}/{reason} ({result_name}, {source_name}, "
+                       "{reason_name})", **codes)
+        return msg("rejected it with A-ASSOCIATE-RJ {result}/{source}/{reason} ({result_name}, {source_name}, "
+                   "{reason_name})", **codes)
     if r.kind == "aborted":
-        return f"answered with an A-ABORT ({r.source_name}, {r.reason_name}) instead of a reject"
+        return msg("answered with an A-ABORT ({source_name}, {reason_name}) instead of a reject",
+                   source_name=r.source_name, reason_name=r.reason_name)
     if r.kind == "closed":
-        return "closed the connection without a word instead of rejecting"
+        return msg("closed the connection without a word instead of rejecting")
     if r.kind == "timeout" and r.phase == "association":
-        return "never answered the A-ASSOCIATE-RQ (queued, or the listener is held)"
+        return msg("never answered the A-ASSOCIATE-RQ (queued, or the listener is held)")
     if r.kind == "timeout":
-        return "accepted it but never answered its C-ECHO (no free worker to serve it)"
+        return msg("accepted it but never answered its C-ECHO (no free worker to serve it)")
     if r.kind == "echo-refused":
-        return f"accepted it but refused its C-ECHO ({r.detail})"
-    return f"failed it ({r.kind}: {r.detail})"
+        return msg("accepted it but refused its C-ECHO ({detail})", detail=r.message or r.detail)
+    return msg("failed it ({kind}: {detail})", kind=r.kind, detail=r.detail)
 
 
 @check("assoc.capacity", depends=("assoc.ae-title",), title="Association capacity", timeout=180.0,
@@ -78,49 +87,55 @@ async def capacity(ctx: CheckContext) -> CheckResult:
     if facts.accepted == 0:
         assert r is not None
         if r.kind in ("echo-refused",) or (r.kind == "timeout" and r.phase == "dimse"):
-            return failed(f"the peer accepted an association but {_how(r)}", ("server-overloaded",
-                                                                                "dimse-timeout"), **ev)
-        return not_completed(_as_dimse_facts(r), "not even one association could be opened", ev, prior=ctx.prior())
+            return failed(msg("the peer accepted an association but {how}", how=_how(r)),
+                          ("server-overloaded", "dimse-timeout"), **ev)
+        return not_completed(_as_dimse_facts(r), msg("not even one association could be opened"), ev,
+                             prior=ctx.prior())
     n = facts.accepted
     causes: list[str] = []
-    problems: list[str] = []
+    problems: list[Text] = []
+    headline: Text
     if r is None:
-        headline = f"the peer accepted all {n} simultaneous associations we tried (its limit, if any, is higher)"
+        headline = msg("the peer accepted all {n} simultaneous associations we tried (its limit, if any, is higher)",
+                       n=n)
     else:
-        headline = f"the peer accepted {n} simultaneous association{'s' if n != 1 else ''}; at number {r.attempt} " \
-                   f"it {_how(r)}"
+        headline = msg("the peer accepted {associations}; at number {attempt} it {how}",
+                       associations=counted(n, "{n} simultaneous association", "{n} simultaneous associations"),
+                       attempt=r.attempt, how=_how(r))
         polite = r.kind == "rejected" and r.result == 2 and r.source == 3
         if polite:
             if n < expect:
                 causes.append(judge.reject_causes(2, 3, r.reason or 0)[0])
-                problems.append(f"fewer than the {expect} a busy site needs")
+                problems.append(msg("fewer than the {expect} a busy site needs", expect=expect))
         elif r.kind == "rejected":
             causes += ["too-many-associations", "reject-no-reason"]
-            problems.append("a permanent reject where a transient 2/3/2 was due")
+            problems.append(msg("a permanent reject where a transient 2/3/2 was due"))
         elif r.kind == "timeout" and r.phase == "association":
             causes += ["listener-busy", "too-many-associations", "server-overloaded"]
-            problems.append("senders beyond the limit hang until their timeout instead of being told")
+            problems.append(msg("senders beyond the limit hang until their timeout instead of being told"))
         elif r.kind in ("timeout", "echo-refused"):
             causes += ["server-overloaded", "too-many-associations"]
-            problems.append("associations beyond the worker pool are accepted but not served")
+            problems.append(msg("associations beyond the worker pool are accepted but not served"))
         else:
             causes += ["too-many-associations", "server-overloaded", "peer-aborted"]
-            problems.append("an impolite refusal that senders report as a network error")
+            problems.append(msg("an impolite refusal that senders report as a network error"))
     if facts.recovered is False:
         causes = ["too-many-associations", "server-overloaded"] + [c for c in causes if c not in
                                                                   ("too-many-associations", "server-overloaded")]
-        how = _how(facts.recovery) if facts.recovery else "refused it"
-        problems.append(f"after we released all ours it still {how.replace('rejected it', 'rejected')} a new one "
-                        f"(it leaks or is slow to free associations)")
+        how = _how(facts.recovery, again=True) if facts.recovery else msg("refused it")
+        problems.append(msg("after we released all ours it still {how} a new one (it leaks or is slow to free "
+                            "associations)", how=how))
     if facts.aborted:
-        problems.append(f"{facts.aborted} of ours had to be aborted: no A-RELEASE-RP in time")
+        problems.append(msg("{n} of ours had to be aborted: no A-RELEASE-RP in time", n=facts.aborted))
     pool = facts.served_at_once()
     if pool is not None:
         # Not a fault by itself: a worker pool queues the rest, and they are served (slowly).
-        headline += (f"; only {pool} were served at once: the C-ECHO on association {pool + 1} waited "
-                     f"{facts.echo_ms[pool]:.0f} ms for a free worker (e.g. Orthanc DicomThreadsCount)")
+        headline = msg("{headline}; only {pool} were served at once: the C-ECHO on association {next} waited "
+                       "{ms:.0f} ms for a free worker (e.g. Orthanc DicomThreadsCount)", headline=headline,
+                       pool=pool, next=pool + 1, ms=facts.echo_ms[pool])
     if problems:
         if not causes:
             causes.append("server-overloaded")
-        return warned(f"{headline}: {'; '.join(problems)}", tuple(dict.fromkeys(causes)), **ev)
+        return warned(msg("{headline}: {problems}", headline=headline, problems=join(problems, sep=msg("; "))),
+                      tuple(dict.fromkeys(causes)), **ev)
     return passed(headline, **ev)

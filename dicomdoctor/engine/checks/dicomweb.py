@@ -10,6 +10,7 @@ from typing import Any
 
 from ...dimse.status import lookup
 from ...errors import BadInput
+from ...messages import Msg, Text, counted, msg
 from ...probes.dicomweb import (JSON_TYPES, QidoFacts, StowFacts, WadoFacts, client_for, is_dicom_json_answer,
                                 probe_qido, probe_stow, probe_wado)
 from ...probes.http import HttpClient, HttpExchange
@@ -17,7 +18,7 @@ from .. import judge
 from ..context import CheckContext, CheckResult, errored, failed, passed, skipped, warned
 from ..registry import check
 
-NO_URL = "not applicable: no DICOMweb URL (--dicomweb URL, or dicomweb: on the playbook target)"
+NO_URL = msg("not applicable: no DICOMweb URL (--dicomweb URL, or dicomweb: on the playbook target)")
 # Bodies worth quoting as evidence: what a web page or an error says, never a DICOM JSON answer (patient data).
 QUOTED_MEDIA = ("text/html", "text/plain", "application/xml", "text/xml", "")
 
@@ -62,19 +63,38 @@ def _judge(ctx: CheckContext, service: str, ex: HttpExchange, **facts: Any) -> j
                                 redirected=bool(ex.redirects), scheme=scheme, **facts)
 
 
-def _what_happened(what: str, ex: HttpExchange) -> str:
+def _what_happened(what: Text, ex: HttpExchange) -> Msg:
     """One clause: what the exchange got, in words."""
     if ex.outcome == "answered":
-        reason = f" {ex.reason}" if ex.reason else ""
-        ctype = f", {ex.media_type}" if ex.media_type else ", no content type"
-        return f"{what} {ex.url} answered HTTP {ex.status}{reason}{ctype}"
-    words = {"refused": "the connection was refused", "timeout": "the connection timed out",
-             "unreachable": "the host is unreachable", "reset": "the connection was reset",
-             "dns": "the host name does not resolve", "no-response": "no HTTP answer came in time",
-             "closed": "the server closed the connection without an answer",
-             "not-http": "the answer was not HTTP",
-             "tls": f"the TLS handshake failed ({ex.tls_outcome or 'other'})"}
-    return f"{what} {ex.url}: {words.get(ex.outcome, ex.outcome)}"
+        reason = f" {ex.reason}" if ex.reason else ""  # the server's reason phrase: its own words
+        if ex.media_type:
+            return msg("{what} {url} answered HTTP {status}{reason}, {media_type}", what=what, url=ex.url,
+                       status=ex.status, reason=reason, media_type=ex.media_type)
+        return msg("{what} {url} answered HTTP {status}{reason}, no content type", what=what, url=ex.url,
+                   status=ex.status, reason=reason)
+    # Whole sentences rather than "{what} {url}: {why}" with a table of clauses: a short clause such as "the
+    # connection was refused" is a catalogue key other modules may translate in another way.
+    o, w, u = ex.outcome, what, ex.url
+    if o == "refused":
+        return msg("{what} {url}: the connection was refused", what=w, url=u)
+    if o == "timeout":
+        return msg("{what} {url}: the connection timed out", what=w, url=u)
+    if o == "unreachable":
+        return msg("{what} {url}: the host is unreachable", what=w, url=u)
+    if o == "reset":
+        return msg("{what} {url}: the connection was reset", what=w, url=u)
+    if o == "dns":
+        return msg("{what} {url}: the host name does not resolve", what=w, url=u)
+    if o == "no-response":
+        return msg("{what} {url}: no HTTP answer came in time", what=w, url=u)
+    if o == "closed":
+        return msg("{what} {url}: the server closed the connection without an answer", what=w, url=u)
+    if o == "not-http":
+        return msg("{what} {url}: the answer was not HTTP", what=w, url=u)
+    if o == "tls":
+        return msg("{what} {url}: the TLS handshake failed ({outcome})", what=w, url=u,
+                   outcome=ex.tls_outcome or "other")
+    return msg("{what} {url}: {outcome}", what=w, url=u, outcome=o)
 
 
 def _exchange_evidence(ex: HttpExchange) -> dict[str, Any]:
@@ -85,11 +105,15 @@ def _exchange_evidence(ex: HttpExchange) -> dict[str, Any]:
     return ev
 
 
-def _auth_clause(ex: HttpExchange) -> str:
+def _auth_clause(ex: HttpExchange) -> Text:
     challenge = ex.headers.get("www-authenticate")
     if ex.status == 401 and challenge:
-        return f" (it asks for {challenge.split(' ', 1)[0]} authentication)"
+        return msg(" (it asks for {scheme} authentication)", scheme=challenge.split(" ", 1)[0])
     return ""
+
+
+def _not_json(error: Any) -> Msg:
+    return msg(": not DICOM JSON ({error})", error=error)
 
 
 # ------------------------------------------------------------------------------------------------ QIDO
@@ -105,7 +129,7 @@ async def qido(ctx: CheckContext) -> CheckResult:
     return judge_qido(ctx, f)
 
 
-def judge_qido(ctx: CheckContext, f: QidoFacts, *, prefix: str = "QIDO-RS") -> CheckResult:
+def judge_qido(ctx: CheckContext, f: QidoFacts, *, prefix: Text = "QIDO-RS") -> CheckResult:
     ex = f.exchange
     answer = f.answer
     elsewhere = f.answers_at
@@ -127,28 +151,30 @@ def judge_qido(ctx: CheckContext, f: QidoFacts, *, prefix: str = "QIDO-RS") -> C
     if verdict.causes:
         summary = _what_happened(prefix, ex) + _auth_clause(ex)
         if answer is not None and not answer.ok and ex.media_type in JSON_TYPES:
-            summary += f": not DICOM JSON ({answer.error})"
+            summary += _not_json(answer.error)
         if elsewhere:
             alt = next(a for a in f.alternatives if a["base"] == elsewhere)
-            creds = " (with credentials)" if alt.get("http_status") == 401 else ""
-            summary += f"; the server answers QIDO-RS at {elsewhere}{creds}: use --dicomweb {elsewhere}"
+            creds: Text = msg(" (with credentials)") if alt.get("http_status") == 401 else ""
+            summary += msg("; the server answers QIDO-RS at {base}{creds}: use --dicomweb {base}", base=elsewhere,
+                           creds=creds)
         return failed(summary + verdict.summary_note(), verdict.causes, **ev)
     n = 0 if ex.status == 204 or answer is None else answer.count
-    summary = f"{prefix} {ex.url} answered HTTP {ex.status} {ex.media_type or ''} with {_studies(n)} in " \
-              f"{ex.elapsed_ms:.0f} ms".replace("  ", " ")
+    summary = msg("{what} {url} answered HTTP {status} {media}with {studies} in {ms:.0f} ms", what=prefix,
+                  url=ex.url, status=ex.status, media=f"{ex.media_type} " if ex.media_type else "",
+                  studies=_studies(n), ms=ex.elapsed_ms)
     ev["matches"] = n
     if ex.media_type == "application/json":
-        summary += " (as application/json; PS3.18 names application/dicom+json)"
+        summary += msg(" (as application/json; PS3.18 names application/dicom+json)")
     options = ctx.target.dicomweb
     if ex.url.startswith("https:") and options is not None and (
             options.insecure or (options.ca is None and ctx.target.tls is not None and ctx.target.tls.insecure)):
-        summary += "; the server's certificate was not verified (insecure)"
+        summary += msg("; the server's certificate was not verified (insecure)")
         ev["tls_verified"] = False
     return passed(summary, **ev)
 
 
-def _studies(n: int) -> str:
-    return "1 study" if n == 1 else f"{n} studies"
+def _studies(n: int) -> Msg:
+    return counted(n, "{n} study", "{n} studies")
 
 
 # ------------------------------------------------------------------------------------------------ WADO
@@ -164,13 +190,13 @@ async def wado(ctx: CheckContext) -> CheckResult:
             q = await qido_facts(ctx)
             if not is_dicom_json_answer(q.exchange, q.answer) or not q.studies:
                 if q.exchange.status == 204 or (is_dicom_json_answer(q.exchange, q.answer) and not q.studies):
-                    return skipped("not applicable: QIDO-RS lists no study to retrieve", matches=0)
-                return judge_qido(ctx, q, prefix="QIDO-RS (to pick a study)")
+                    return skipped(msg("not applicable: QIDO-RS lists no study to retrieve"), matches=0)
+                return judge_qido(ctx, q, prefix=msg("QIDO-RS (to pick a study)"))
             study = str(q.studies[0].get("StudyInstanceUID") or "")
             if not study:
                 causes = judge.dicomweb_causes("qido", "answered", http_status=200, media_type=JSON_TYPES[0],
                                                expected_media=JSON_TYPES, body_ok=False)
-                return failed("QIDO-RS listed a study without a StudyInstanceUID: WADO-RS cannot name it",
+                return failed(msg("QIDO-RS listed a study without a StudyInstanceUID: WADO-RS cannot name it"),
                               causes, first_study=q.studies[0])
         client = _client(ctx, max_bytes=int(ctx.params.get("max_bytes") or 64 << 20))
     except BadInput as exc:
@@ -197,42 +223,53 @@ def judge_wado(ctx: CheckContext, f: WadoFacts) -> CheckResult:
     body_ok = is_dicom_json_answer(ex, f.answer) and f.answer is not None and f.answer.count > 0
     verdict = _judge(ctx, "wado", ex, expected_media=JSON_TYPES, body_ok=body_ok)
     if verdict.causes:
-        summary = _what_happened("WADO-RS metadata", ex) + _auth_clause(ex)
+        summary = _what_happened(msg("WADO-RS metadata"), ex) + _auth_clause(ex)
         if f.answer is not None and f.answer.ok and f.answer.count == 0:
-            summary += ": no instance in the metadata of a study QIDO-RS listed"
+            summary += msg(": no instance in the metadata of a study QIDO-RS listed")
         elif f.answer is not None and not f.answer.ok:
-            summary += f": not DICOM JSON ({f.answer.error})"
+            summary += _not_json(f.answer.error)
         return failed(summary + verdict.summary_note(), verdict.causes, **ev)
     cls = f.first_instance.get("SOPClassUID")
-    what = f"metadata of {f.instances} instance{'s' if f.instances != 1 else ''}" + (f" ({_uid_name(cls)})" if cls else "")
+    n = f.instances
+    if cls and n == 1:
+        what = msg("metadata of {n} instance ({sop_class})", n=n, sop_class=_uid_name(cls))
+    elif cls:
+        what = msg("metadata of {n} instances ({sop_class})", n=n, sop_class=_uid_name(cls))
+    else:
+        what = counted(n, "metadata of {n} instance", "metadata of {n} instances")
     rx = f.retrieve
     if rx is None:
-        return passed(f"WADO-RS answered the {what} in {ex.elapsed_ms:.0f} ms", **ev)
+        return passed(msg("WADO-RS answered the {what} in {ms:.0f} ms", what=what, ms=ex.elapsed_ms), **ev)
     ev["retrieve"] = _exchange_evidence(rx)
     part = f.part
     if part is not None:
         ev["retrieve"]["part"] = part.evidence()
     asked = f.first_instance.get("SOPInstanceUID")
-    problem = ""
+    problem: Text = ""
     if part is not None:
         if part.error:
             problem = part.error
         elif part.content_type and part.content_type.split(";")[0].strip().lower() != "application/dicom":
-            problem = f"its part is {part.content_type}, not application/dicom"
+            problem = msg("its part is {content_type}, not application/dicom", content_type=part.content_type)
         elif part.sop_instance_uid and asked and part.sop_instance_uid != asked:
-            problem = "its part holds another SOP instance than the one asked for"
+            problem = msg("its part holds another SOP instance than the one asked for")
     body_ok = part is not None and not problem
     verdict = _judge(ctx, "wado-instance", rx, expected_media=("multipart/related",), body_ok=body_ok)
     if verdict.causes:
-        summary = f"WADO-RS answered the {what}, but the instance: " + _what_happened("GET", rx) + _auth_clause(rx)
-        if problem:
-            summary += f": {problem}"
+        how = _what_happened("GET", rx) + _auth_clause(rx)
+        summary = msg("WADO-RS answered the {what}, but the instance: {how}: {problem}", what=what, how=how,
+                      problem=problem) if problem else \
+            msg("WADO-RS answered the {what}, but the instance: {how}", what=what, how=how)
         return failed(summary + verdict.summary_note(), verdict.causes, **ev)
     assert part is not None
-    size = f"{rx.body_bytes:,} bytes" + (" (read in part)" if rx.truncated else "")
     ts = f", {_uid_name(part.transfer_syntax)}" if part.transfer_syntax else ""
-    return passed(f"WADO-RS answered the {what} and the first instance ({size}, multipart/related "
-                  f"application/dicom{ts}) in {ex.elapsed_ms + rx.elapsed_ms:.0f} ms", **ev)
+    ms = ex.elapsed_ms + rx.elapsed_ms
+    if rx.truncated:
+        return passed(msg("WADO-RS answered the {what} and the first instance ({n:,} bytes (read in part), "
+                          "multipart/related application/dicom{ts}) in {ms:.0f} ms", what=what, n=rx.body_bytes,
+                          ts=ts, ms=ms), **ev)
+    return passed(msg("WADO-RS answered the {what} and the first instance ({n:,} bytes, multipart/related "
+                      "application/dicom{ts}) in {ms:.0f} ms", what=what, n=rx.body_bytes, ts=ts, ms=ms), **ev)
 
 
 def _uid_name(uid: Any) -> str:
@@ -260,7 +297,7 @@ async def stow(ctx: CheckContext) -> CheckResult:
         study = str(ctx.params.get("study") or "") or None
         ds = make_instance(sop_class=str(ctx.params.get("sop_class") or "CT"), rows=64, cols=64, study_uid=study)
     except ValueError as exc:
-        return errored(f"dicomweb.stow sop_class: {exc}", kind="usage")
+        return errored(msg("dicomweb.stow sop_class: {error}", error=str(exc)), kind="usage")
     data = to_part10_bytes(ds)
     try:
         client = _client(ctx)
@@ -304,14 +341,15 @@ def judge_stow(ctx: CheckContext, f: StowFacts) -> CheckResult:
     if verdict.causes:
         summary = _what_happened("STOW-RS", ex) + _auth_clause(ex)
         if reasons:
-            summary += "; Failure Reason " + ", ".join(
-                f"0x{c:04X} ({lookup(c, 'c-store').name})" for c in dict.fromkeys(reasons))
+            summary += msg("; Failure Reason {reasons}", reasons=", ".join(
+                f"0x{c:04X} ({lookup(c, 'c-store').name})" for c in dict.fromkeys(reasons)))
         elif answered_json and not f.stored and ex.status is not None and ex.status < 300:
-            summary += ": the answer does not reference the instance we sent"
+            summary += msg(": the answer does not reference the instance we sent")
         return failed(summary + verdict.summary_note(), verdict.causes, **ev)
-    summary = f"STOW-RS stored one synthetic instance ({f.sent_bytes:,} bytes) at {f.base}: HTTP {ex.status} " \
-              f"in {ex.elapsed_ms:.0f} ms"
+    summary = msg("STOW-RS stored one synthetic instance ({n:,} bytes) at {base}: HTTP {status} in {ms:.0f} ms",
+                  n=f.sent_bytes, base=f.base, status=ex.status, ms=ex.elapsed_ms)
     if f.warning_reason is not None or ex.status == 202:
-        why = f" (Warning Reason 0x{f.warning_reason:04X})" if f.warning_reason is not None else ""
-        return warned(summary + f", with a warning{why}", **ev)
+        why: Text = msg(" (Warning Reason 0x{code:04X})", code=f.warning_reason) if f.warning_reason is not None \
+            else ""
+        return warned(summary + msg(", with a warning{why}", why=why), **ev)
     return passed(summary, **ev)

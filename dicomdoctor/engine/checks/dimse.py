@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ...errors import BadInput
+from ...messages import Text, cat, counted, msg
 from ...probes import dimse as pd
 from .. import judge
 from ..context import CheckContext, CheckResult, errored, failed, passed, warned
-from ...wording import all_of, count, were
 from ..registry import check
 
 def service_kwargs(ctx: CheckContext) -> dict[str, Any]:
@@ -66,55 +66,66 @@ def _answered(f: pd.DimseFacts) -> bool:
     return bool(f.rtts_ms or f.matches or f.pending or f.received or f.stores or f.completed)
 
 
-def not_completed(f: pd.DimseFacts, what: str, ev: dict[str, Any], *, prior: judge.Prior | None = None,
+def not_completed(f: pd.DimseFacts, what: Text, ev: dict[str, Any], *, prior: judge.Prior | None = None,
                   no_context_causes: tuple[str, ...] = ("no-presentation-context",)) -> CheckResult:
-    """The service got no final response: why (shared by every DIMSE check). `prior`: the earlier checks'
-    evidence (ctx.prior()), so that a refusal after net.reachable saw the port open is judged as such."""
+    """The service got no final response: why (shared by every DIMSE check). `what` (a message, so that the
+    summary translates as a whole) names the service: "C-ECHO failed". `prior`: the earlier checks'
+    evidence (ctx.prior()), so that a refusal after net.reachable saw the port open is judged as such.
+    `f.detail` is the network layer's own words (an exception's text): quoted as data, like an OS error."""
     if f.outcome == "connect-failed":
         verdict = judge.judge_transport(f.connect_outcome, prior, phase=f.phase)
         if verdict.evidence:
             ev["judgement"] = dict(verdict.evidence)  # which earlier evidence decided the causes
-        return failed(f"{what}: the connection failed ({f.connect_outcome}: {f.detail}){verdict.summary_note()}",
+        return failed(msg("{what}: the connection failed ({outcome}: {detail}){note}", what=what,
+                          outcome=f.connect_outcome, detail=f.detail, note=verdict.summary_note()),
                       verdict.causes, **ev)
     if f.outcome == "rejected" and f.reject:
         rj = f.reject
         codes = f"{rj['result']}/{rj['source']}/{rj['reason']} {rj['reason_name']}"
-        return failed(f"{what}: the peer rejected the association ({codes})",
+        return failed(msg("{what}: the peer rejected the association ({codes})", what=what, codes=codes),
                       judge.reject_causes(rj["result"], rj["source"], rj["reason"], prior), **ev)
     if f.outcome == "aborted":
         aborted = bool(f.abort and f.abort.get("source") is not None)
-        how = (f"A-ABORT {f.abort.get('source_name') or f.abort.get('source')}, "
-               f"{f.abort.get('reason_name') or f.abort.get('reason')}"
-               if f.abort and aborted else "the connection was closed")
+        how = (msg("A-ABORT {source}, {reason}", source=f.abort.get("source_name") or f.abort.get("source"),
+                   reason=f.abort.get("reason_name") or f.abort.get("reason"))
+               if f.abort and aborted else msg("the connection was closed"))
         verdict = judge.judge_abort(f.abort.get("source") if f.abort else None,
                                     f.abort.get("reason") if f.abort else None, f.phase or "dimse", prior,
                                     service=f.service, answered=_answered(f))
         if f.phase == "association":
-            return failed(f"{what}: the peer ended the association request ({how}){verdict.summary_note()}",
-                          verdict.causes, **ev)
-        when = "right after our request, before any response" if not _answered(f) else \
-            f"during the {f.phase or 'DIMSE'} phase"
-        return failed(f"{what}: the peer aborted {when} ({how}){verdict.summary_note()}", verdict.causes, **ev)
+            return failed(msg("{what}: the peer ended the association request ({how}){note}", what=what, how=how,
+                              note=verdict.summary_note()), verdict.causes, **ev)
+        when = msg("right after our request, before any response") if not _answered(f) else \
+            msg("during the {phase} phase", phase=f.phase or "DIMSE")
+        return failed(msg("{what}: the peer aborted {when} ({how}){note}", what=what, when=when, how=how,
+                          note=verdict.summary_note()), verdict.causes, **ev)
     if f.outcome == "timeout":
         causes = judge.timeout_causes(f.phase, prior, service=f.service)
         if f.phase == "association":
-            return failed(f"{what}: no answer to the A-ASSOCIATE-RQ ({f.detail}); the server may be busy with "
-                          f"another client (Orthanc 1.10 serves one at a time) or hung", causes, **ev)
-        return failed(f"{what}: no response within the DIMSE timeout ({f.detail})", causes, **ev)
+            return failed(msg("{what}: no answer to the A-ASSOCIATE-RQ ({detail}); the server may be busy with "
+                              "another client (Orthanc 1.10 serves one at a time) or hung", what=what,
+                              detail=f.detail), causes, **ev)
+        return failed(msg("{what}: no response within the DIMSE timeout ({detail})", what=what, detail=f.detail),
+                      causes, **ev)
     if f.outcome == "protocol-error":
-        return failed(f"{what}: the peer broke the protocol ({f.detail})", judge.violation_causes(f.violation),
-                      **ev)
+        return failed(msg("{what}: the peer broke the protocol ({detail})", what=what, detail=f.detail),
+                      judge.violation_causes(f.violation), **ev)
     if f.outcome == "no-context":
-        return failed(f"{what}: the peer accepted no presentation context for it ({f.detail})",
-                      no_context_causes, **ev)
-    return errored(f"{what}: {f.outcome}: {f.detail}", kind="usage" if f.outcome == "listen-failed" else "bug", **ev)
+        return failed(msg("{what}: the peer accepted no presentation context for it ({detail})", what=what,
+                          detail=f.detail), no_context_causes, **ev)
+    return errored(msg("{what}: {outcome}: {detail}", what=what, outcome=f.outcome, detail=f.detail),
+                   kind="usage" if f.outcome == "listen-failed" else "bug", **ev)
 
 
-def _status_text(f: pd.DimseFacts) -> str:
-    hexcode = f.response.get("status_hex") or (f"0x{f.status:04X}" if f.status is not None else "no status")
-    text = f"{hexcode} {f.status_name}".strip()
+def _status_text(f: pd.DimseFacts) -> Text:
+    """"0xA700 Out of Resources (Error Comment: ...)": the code and the standard's name are data; the Error
+    Comment is the peer's text."""
+    hexcode: Text = f.response.get("status_hex") or (f"0x{f.status:04X}" if f.status is not None
+                                                       else msg("no status"))
+    name = (f.status_name or "").rstrip()
+    text: Text = msg("{code} {name}", code=hexcode, name=name) if name else hexcode
     if f.response.get("error_comment"):
-        text += f" (Error Comment: {f.response['error_comment']})"
+        text = cat(text, msg(" (Error Comment: {comment})", comment=f.response["error_comment"]))
     return text
 
 
@@ -127,15 +138,17 @@ async def echo(ctx: CheckContext) -> CheckResult:
     _record_violations(ctx, f)
     ev = _base_evidence(f)
     if f.outcome != "ok":
-        return not_completed(f, "C-ECHO failed", ev, prior=ctx.prior())
+        return not_completed(f, msg("C-ECHO failed"), ev, prior=ctx.prior())
     if f.category == "success":
         if len(f.rtts_ms) > 1:
             ev.update(echoes=len(f.rtts_ms), rtt_min_ms=round(min(f.rtts_ms), 1),
                       rtt_max_ms=round(max(f.rtts_ms), 1), rtt_avg_ms=round(sum(f.rtts_ms) / len(f.rtts_ms), 1))
-            return passed(f"{len(f.rtts_ms)} C-ECHOs answered {_status_text(f)}, round trip "
-                          f"{ev['rtt_min_ms']}-{ev['rtt_max_ms']} ms (average {ev['rtt_avg_ms']})", **ev)
-        return passed(f"C-ECHO answered {_status_text(f)} in {f.rtt_ms:.1f} ms", **ev)
-    return failed(f"C-ECHO answered {_status_text(f)}", judge.status_causes(f.status, "C-ECHO"), **ev)
+            return passed(msg("{n} C-ECHOs answered {status}, round trip {low}-{high} ms (average {avg})",
+                              n=len(f.rtts_ms), status=_status_text(f), low=ev["rtt_min_ms"],
+                              high=ev["rtt_max_ms"], avg=ev["rtt_avg_ms"]), **ev)
+        return passed(msg("C-ECHO answered {status} in {ms:.1f} ms", status=_status_text(f), ms=f.rtt_ms), **ev)
+    return failed(msg("C-ECHO answered {status}", status=_status_text(f)), judge.status_causes(f.status, "C-ECHO"),
+                  **ev)
 
 
 # ------------------------------------------------------------------------------------------- dimse.store
@@ -149,7 +162,7 @@ def _expand(paths: list[str]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise BadInput(f"{p}: no such file or folder")
+            raise BadInput(msg("{path}: no such file or folder", path=p))
     return files
 
 
@@ -163,7 +176,7 @@ def collect_sources(paths: list[str], synthetic: int) -> tuple[list[Any], list[d
         return [load_source(ds) for ds in pd.synthetic_instances(synthetic)], []
     files = _expand(paths)
     if not files:
-        raise BadInput("nothing to store: the folders given hold no files")
+        raise BadInput(msg("nothing to store: the folders given hold no files"))
     out, invalid = [], []
     for path in files:
         try:
@@ -172,11 +185,12 @@ def collect_sources(paths: list[str], synthetic: int) -> tuple[list[Any], list[d
             if "SOP Class UID" in str(exc) or "SOP Instance UID" in str(exc):
                 invalid.append({"file": str(path), "problem": str(exc)})
                 continue
-            raise BadInput(f"{path}: not a DICOM file we can send ({exc})") from None
+            raise BadInput(msg("{path}: not a DICOM file we can send ({error})", path=str(path),
+                               error=str(exc))) from None
         missing = [name for name, v in (("SOP Class UID", src.sop_class_uid),
                                         ("SOP Instance UID", src.sop_instance_uid)) if not str(v or "").strip()]
         if missing:
-            invalid.append({"file": str(path), "problem": f"no {' and no '.join(missing)}"})
+            invalid.append({"file": str(path), "problem": str(_missing_text(missing))})
             continue
         problem = _sop_class_problem(path, src.sop_class_uid)
         if problem is not None:
@@ -203,16 +217,44 @@ def _sop_class_problem(path: Path, meta_uid: str | None) -> dict[str, Any] | Non
     causes, which = judge.sop_class_causes(ds_uid, meta_uid or None)
     if not causes:
         return None
+    return {"file": str(path), "problem": str(_sop_class_text(which, ds_uid, meta_uid)), "missing_in": which,
+            "causes": list(causes), "dataset_sop_class_uid": ds_uid, "file_meta_sop_class_uid": meta_uid or None}
+
+
+# The evidence keeps a file's problem in English (`problem`); the summary quotes it as a message, rebuilt from
+# the entry's facts by these two, so that it reads in the run's language.
+
+def _missing_text(missing: list[str]) -> Text:
+    """"no SOP Class UID and no SOP Instance UID": `missing` holds the attributes' names (data)."""
+    if len(missing) == 1:
+        return msg("no {attribute}", attribute=missing[0])
+    return msg("no {first} and no {second}", first=missing[0], second=missing[1])
+
+
+def _sop_class_text(which: str | None, ds_uid: str | None, meta_uid: str | None) -> Text:
     if which == "disagree":
-        text = (f"the data set's SOP Class UID (0008,0016) {ds_uid} disagrees with the File Meta's Media Storage "
-                f"SOP Class UID (0002,0002) {meta_uid}")
-    elif which == "dataset":
-        text = (f"the data set has no SOP Class UID (0008,0016); only the File Meta names one "
-                f"(Media Storage SOP Class UID (0002,0002) {meta_uid})")
-    else:
-        text = "neither the data set (0008,0016) nor the File Meta (0002,0002) has a SOP Class UID"
-    return {"file": str(path), "problem": text, "missing_in": which, "causes": list(causes),
-            "dataset_sop_class_uid": ds_uid, "file_meta_sop_class_uid": meta_uid or None}
+        return msg("the data set's SOP Class UID (0008,0016) {dataset_uid} disagrees with the File Meta's Media "
+                   "Storage SOP Class UID (0002,0002) {meta_uid}", dataset_uid=ds_uid, meta_uid=meta_uid)
+    if which == "dataset":
+        return msg("the data set has no SOP Class UID (0008,0016); only the File Meta names one (Media Storage "
+                   "SOP Class UID (0002,0002) {meta_uid})", meta_uid=meta_uid)
+    return msg("neither the data set (0008,0016) nor the File Meta (0002,0002) has a SOP Class UID")
+
+
+_MISSING_ATTRIBUTES = (["SOP Class UID"], ["SOP Instance UID"], ["SOP Class UID", "SOP Instance UID"])
+
+
+def _problem_text(entry: Mapping[str, Any]) -> Text:
+    """An invalid file's problem as a message (the reader of a local file's text: as it is)."""
+    if "missing_in" in entry:
+        return _sop_class_text(entry["missing_in"], entry.get("dataset_sop_class_uid"),
+                               entry.get("file_meta_sop_class_uid") or "")
+    problem = str(entry.get("problem") or "")
+    for missing in _MISSING_ATTRIBUTES:
+        text = _missing_text(missing)
+        if str(text) == problem:
+            return text
+    return problem
 
 
 def load_sources(paths: list[str], synthetic: int) -> list[Any]:
@@ -220,7 +262,8 @@ def load_sources(paths: list[str], synthetic: int) -> list[Any]:
     return collect_sources(paths, synthetic)[0]
 
 
-async def _no_context_judgement(ctx: CheckContext, entry: dict[str, Any], live: bool) -> tuple[tuple[str, ...], str]:
+async def _no_context_judgement(ctx: CheckContext, entry: dict[str, Any],
+                                live: bool) -> tuple[tuple[str, ...], Text]:
     """No accepted context for an instance: (causes, a clause for the summary), judged from every answer the
     peer gave for its SOP class (judge.store_refusal_causes): this run's matrix, or one small negotiation
     learned only now (`live`: the peer still answers), since a result 3 can mean "not in this transfer
@@ -237,21 +280,22 @@ async def _no_context_judgement(ctx: CheckContext, entry: dict[str, Any], live: 
     if convert:
         entry["convert_to"] = convert
         only = ", ".join(uid_name(t) for t in (learned.accepted if learned else (convert,)))
-        return causes, (f"; the peer accepts {uid_name(sop)} only as {only}: convert the instance to "
-                        f"{uid_name(convert)} before sending, or let the peer accept the transfer syntax the "
-                        f"instance has")
+        return causes, msg("; the peer accepts {sop_class} only as {accepted}: convert the instance to "
+                           "{convert_to} before sending, or let the peer accept the transfer syntax the instance "
+                           "has", sop_class=uid_name(sop), accepted=only, convert_to=uid_name(convert))
     if learned is not None and learned.refused and not learned.accepted:
-        return causes, f"; the peer refused {uid_name(sop)} with every transfer syntax we tried"
+        return causes, msg("; the peer refused {sop_class} with every transfer syntax we tried",
+                           sop_class=uid_name(sop))
     return causes, ""
 
 
-def _store_why(entry: dict[str, Any]) -> str:
-    why = f"{entry.get('status_hex') or ''} {entry.get('status_name') or ''}".strip()
+def _store_why(entry: dict[str, Any]) -> Text:
+    why: Text = f"{entry.get('status_hex') or ''} {entry.get('status_name') or ''}".strip()
     if entry.get("error_comment"):
-        why += f" (Error Comment: {entry['error_comment']})"
+        why = cat(why, msg(" (Error Comment: {comment})", comment=entry["error_comment"]))
     if entry.get("offending_elements"):
-        why += " (Offending Element: " + ", ".join(o.get("keyword") or o.get("tag", "")
-                                                   for o in entry["offending_elements"]) + ")"
+        why = cat(why, msg(" (Offending Element: {elements})", elements=", ".join(
+            o.get("keyword") or o.get("tag", "") for o in entry["offending_elements"])))
     return why
 
 
@@ -266,11 +310,16 @@ async def store(ctx: CheckContext) -> CheckResult:
     if invalid:
         base["invalid_files"] = invalid[:pd.KEEP_RESULTS]
     invalid_causes = tuple(dict.fromkeys(c for i in invalid for c in i.get("causes") or ["store-missing-sop-class"]))
-    first_problem = f"{Path(invalid[0]['file']).name}: {invalid[0]['problem']}" if invalid else ""
+    first_problem = msg("{file}: {problem}", file=Path(invalid[0]["file"]).name,
+                        problem=_problem_text(invalid[0])) if invalid else ""
     if not sources:
-        which = "the file is" if len(invalid) == 1 else f"all {len(invalid)} files are"
-        return failed(f"C-STORE not attempted: {which} broken DICOM that a PACS would index wrongly or reject "
-                      f"({first_problem}); nothing was sent", invalid_causes, instances=0, **base)
+        if len(invalid) == 1:
+            text = msg("C-STORE not attempted: the file is broken DICOM that a PACS would index wrongly or reject "
+                       "({problem}); nothing was sent", problem=first_problem)
+        else:
+            text = msg("C-STORE not attempted: all {n} files are broken DICOM that a PACS would index wrongly or "
+                       "reject ({problem}); nothing was sent", n=len(invalid), problem=first_problem)
+        return failed(text, invalid_causes, instances=0, **base)
     f = await pd.store(ctx.target, sources, **service_kwargs(ctx))
     _record_violations(ctx, f)
     ev = _base_evidence(f)
@@ -279,36 +328,52 @@ async def store(ctx: CheckContext) -> CheckResult:
     ev.update(instances=len(sources), completed=counts["success"], warning=counts["warning"],
               failed=counts["failure"], stores=f.stores[:pd.KEEP_RESULTS])
     bad = next((s for s in f.stores if s.get("category") == "failure"), None)
+    total = _instances(len(sources))
     if f.outcome != "ok" and bad is None:
         # The association ended under us (abort, timeout, closed): the one diagnosis shared by all services.
         done = counts["success"] + counts["warning"]
-        what = (f"C-STORE stopped after {done} of {count(len(sources), 'instance')}" if f.stores or done
-                else "C-STORE failed")
+        what = (msg("C-STORE stopped after {done} of {total}", done=done, total=total) if f.stores or done
+                else msg("C-STORE failed"))
         return not_completed(f, what, ev, prior=ctx.prior(), no_context_causes=("store-missing-sop-class",
                                                               "transfer-syntax-not-supported"))
     if bad is not None:
-        learned = ""
+        learned: Text = ""
         if bad.get("status") is not None:
             causes = judge.status_causes(bad.get("status"), "C-STORE")
         else:
             causes, learned = await _no_context_judgement(ctx, bad, f.outcome == "ok")
             ev["stores"] = f.stores[:pd.KEEP_RESULTS]
         why = _store_why(bad) if bad.get("status") is not None else \
-            f"no accepted presentation context for {bad.get('sop_class_uid')} ({bad.get('detail', '')}){learned}"
-        ended = "" if f.outcome == "ok" else f"; then the association ended ({f.outcome})"
-        return failed(f"C-STORE: {counts['failure']} of {count(len(sources), 'instance')} failed: {why}{ended}", causes,
-                      **ev)
+            msg("no accepted presentation context for {sop_class} ({detail}){learned}",
+                sop_class=bad.get("sop_class_uid"), detail=bad.get("detail", ""), learned=learned)
+        ended = "" if f.outcome == "ok" else msg("; then the association ended ({outcome})", outcome=f.outcome)
+        return failed(msg("C-STORE: {failed} of {total} failed: {why}{ended}", failed=counts["failure"], total=total,
+                          why=why, ended=ended), causes, **ev)
     sent = len(f.stores)
     if counts["warning"]:
         w = next(s for s in f.stores if s.get("category") == "warning")
-        return warned(f"C-STORE: {counts['warning']} of {count(sent, 'instance')} stored with a warning "
-                      f"({_store_why(w)})",
+        return warned(msg("C-STORE: {warned} of {total} stored with a warning ({why})", warned=counts["warning"],
+                          total=_instances(sent), why=_store_why(w)),
                       judge.status_causes(w.get("status"), "C-STORE"), **ev)
     if invalid:
-        return failed(f"C-STORE: {count(sent, 'instance')} stored, but {count(len(invalid), 'file')} "
-                      f"{were(len(invalid))} not sent, broken DICOM that a PACS would index wrongly or reject "
-                      f"({first_problem})", invalid_causes, **ev)
-    return passed(f"C-STORE: {all_of(sent, 'instance')} {were(sent)} stored", **ev)
+        if len(invalid) == 1:
+            text = msg("C-STORE: {stored} stored, but {n} file was not sent, broken DICOM that a PACS would index "
+                       "wrongly or reject ({problem})", stored=_instances(sent), n=len(invalid),
+                       problem=first_problem)
+        else:
+            text = msg("C-STORE: {stored} stored, but {n} files were not sent, broken DICOM that a PACS would "
+                       "index wrongly or reject ({problem})", stored=_instances(sent), n=len(invalid),
+                       problem=first_problem)
+        return failed(text, invalid_causes, **ev)
+    if sent == 1:
+        return passed(msg("C-STORE: the 1 instance was stored"), **ev)
+    if sent == 2:
+        return passed(msg("C-STORE: both instances were stored"), **ev)
+    return passed(msg("C-STORE: all {n} instances were stored", n=sent), **ev)
+
+
+def _instances(n: int) -> Text:
+    return counted(n, "{n} instance", "{n} instances")
 
 
 # -------------------------------------------------------------------------------------------- queries
@@ -324,15 +389,16 @@ def query_keys(keys: Any) -> dict[str, Any]:
                 if isinstance(item, str) and item:
                     pairs[item] = ""
                     continue
-                raise BadInput(f"query key {item!r} is not Key=Value")
+                raise BadInput(msg("query key {item!r} is not Key=Value", item=item))
             k, v = item.split("=", 1)
             pairs[k.strip()] = v
         keys = pairs
     if not isinstance(keys, Mapping):
-        raise BadInput(f"query keys must be a mapping of keyword to value, not {type(keys).__name__}")
+        raise BadInput(msg("query keys must be a mapping of keyword to value, not {type}", type=type(keys).__name__))
     for k in keys:
         if tag_for_keyword(str(k)) is None:
-            raise BadInput(f"unknown DICOM keyword {k!r} in the query keys (e.g. PatientID, StudyInstanceUID)")
+            raise BadInput(msg("unknown DICOM keyword {keyword!r} in the query keys (e.g. PatientID, StudyInstanceUID)",
+                               keyword=k))
     return {str(k): ("" if v is None else v) for k, v in keys.items()}
 
 
@@ -345,5 +411,5 @@ def query_model(model: str, level: str) -> str:
 def _level(value: Any) -> str:
     level = str(value or "STUDY").upper()
     if level not in ("PATIENT", "STUDY", "SERIES", "IMAGE"):
-        raise BadInput(f"Q/R level {value!r} is not one of PATIENT, STUDY, SERIES, IMAGE")
+        raise BadInput(msg("Q/R level {value!r} is not one of PATIENT, STUDY, SERIES, IMAGE", value=value))
     return level

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...messages import LANGS, Fixed, Text, msg
 from .. import kb
 from ..context import CheckContext, CheckResult, passed, warned
 from ..model import PeerInfo
@@ -21,10 +22,16 @@ def identify(uid: str | None, version: str | None) -> dict[str, Any]:
     return kb.identify_product(uid, version)
 
 
-def _product_text(product: dict[str, Any]) -> str:
+def _product_text(product: dict[str, Any], uid: str | None, version: str | None) -> Text:
+    """The product's name (knowledge-base data) and its note, in each language checks/products.yaml has."""
     name = product["product"] or product["toolkit"] or ""
-    note = product["note"] if name else ""
-    return f"{name}{f' ({note})' if note else ''}" if name else ""
+    if not name:
+        return ""
+    if not product["note"]:
+        return name
+    # The same (English) knowledge base picks the note's other languages: it holds every language's text.
+    notes = {lang: kb.load_kb().identify_product(uid, version, lang)["note"] for lang in LANGS if lang != "en"}
+    return msg("{name} ({note})", name=name, note=Fixed({**notes, "en": product["note"]}))
 
 
 @check("peer.identity", depends=("assoc.ae-title",), title="Peer identity", timeout=60.0)
@@ -36,10 +43,10 @@ async def identity(ctx: CheckContext) -> CheckResult:
     ev: dict[str, Any] = {"implementation_class_uid": uid, "implementation_version_name": version,
                           "product": product}
     if not uid:
-        return warned("the peer's A-ASSOCIATE-AC has no implementation class UID (PS3.7 D.3.3.2 requires "
-                      "one): we cannot tell what software it is", ("peer-identity-missing",), **ev)
-    who = _product_text(product)
-    named = f"{uid}" + (f" / {version}" if version else "")
+        return warned(msg("the peer's A-ASSOCIATE-AC has no implementation class UID (PS3.7 D.3.3.2 requires "
+                          "one): we cannot tell what software it is"), ("peer-identity-missing",), **ev)
+    who = _product_text(product, uid, version)
+    named = f"{uid}" + (f" / {version}" if version else "")  # the peer's own identifiers
     if who:
-        return passed(f"the peer identifies as {named}: {who}", **ev)
-    return passed(f"the peer identifies as {named} (not a product we know)", **ev)
+        return passed(msg("the peer identifies as {named}: {who}", named=named, who=who), **ev)
+    return passed(msg("the peer identifies as {named} (not a product we know)", named=named), **ev)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ...probes.raw import raw_probe
+from ...messages import Text, join, msg
+from ...probes.raw import meaning, raw_probe
 from ...probes.tcp import ConnectFacts, DNSFacts, resolve, tcp_connect
 from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, warned
@@ -23,13 +24,14 @@ async def dns(ctx: CheckContext) -> CheckResult:
     ev: dict[str, Any] = dict(host=f.host, outcome=f.outcome, addresses=list(f.addresses), ipv4=list(f.ipv4),
               ipv6=list(f.ipv6), resolve_ms=round(f.resolve_ms, 1))
     if f.outcome == "literal":
-        return passed(f"{f.host} is an IP address; nothing to resolve", **ev)
+        return passed(msg("{host} is an IP address; nothing to resolve", host=f.host), **ev)
     if f.outcome == "ok":
-        return passed(f"{f.host} resolves to {', '.join(f.addresses)}", **ev)
+        return passed(msg("{host} resolves to {addresses}", host=f.host, addresses=", ".join(f.addresses)), **ev)
     if f.outcome == "timeout":
-        return failed(f"{f.host} did not resolve: the DNS server gave no answer ({f.error})", "dns-failure",
-                      error=f.error, **ev)
-    return failed(f"{f.host} does not resolve: {f.error}", "dns-failure", error=f.error, **ev)
+        return failed(msg("{host} did not resolve: the DNS server gave no answer ({error})", host=f.host,
+                          error=f.error), "dns-failure", error=f.error, **ev)
+    return failed(msg("{host} does not resolve: {error}", host=f.host, error=f.error), "dns-failure",
+                  error=f.error, **ev)
 
 
 async def _raw_evidence(ctx: CheckContext, outcome: str) -> dict[str, Any] | None:
@@ -100,22 +102,31 @@ async def reachable(ctx: CheckContext) -> CheckResult:
     if syn:
         ev["judgement"] = {"confidence": verdict.confidence, **verdict.evidence}
     if f.outcome == "open":
-        ms = f" in {f.connect_ms:.1f} ms" if f.connect_ms is not None else ""
         if f.connect_ms is not None and f.connect_ms > 1000:
-            return warned(f"{where} accepts TCP connections, but connecting took {f.connect_ms:.0f} ms",
-                          "server-overloaded", **ev)
-        return passed(f"{where} accepts TCP connections{ms}", **ev)
-    raw_note = f"; raw SYN probe: {raw['meaning']}" if raw and raw.get("meaning") else ""
+            return warned(msg("{where} accepts TCP connections, but connecting took {ms:.0f} ms", where=where,
+                              ms=f.connect_ms), "server-overloaded", **ev)
+        if f.connect_ms is not None:
+            return passed(msg("{where} accepts TCP connections in {ms:.1f} ms", where=where, ms=f.connect_ms),
+                          **ev)
+        return passed(msg("{where} accepts TCP connections", where=where), **ev)
+    notes: list[Text] = []
+    if raw and raw.get("meaning"):
+        notes.append(msg("; raw SYN probe: {meaning}", meaning=meaning(raw)))
     if verdict.confidence == "low":
-        raw_note += f" ({verdict.note}; confidence in the causes is low)"
+        notes.append(msg(" ({note}; confidence in the causes is low)", note=verdict.note))
+    raw_note = join(notes, sep="")
     if f.outcome == "refused":
-        return failed(f"{where} refused the connection: nothing listens on port {t.port} there "
-                      f"(or a firewall rejects it){raw_note}", causes, **ev)
+        return failed(msg("{where} refused the connection: nothing listens on port {port} there (or a firewall "
+                          "rejects it){raw_note}", where=where, port=t.port, raw_note=raw_note), causes, **ev)
     if f.outcome == "timeout":
-        return failed(f"connecting to {where} timed out after {timeout:g} s: no answer at all, which is what "
-                      f"a firewall that drops packets or an absent host looks like{raw_note}", causes, **ev)
+        return failed(msg("connecting to {where} timed out after {seconds:g} s: no answer at all, which is what a "
+                          "firewall that drops packets or an absent host looks like{raw_note}", where=where,
+                          seconds=timeout, raw_note=raw_note), causes, **ev)
     if f.outcome == "unreachable":
-        return failed(f"{where} is unreachable: no route to the host ({f.detail}){raw_note}", causes, **ev)
+        return failed(msg("{where} is unreachable: no route to the host ({detail}){raw_note}", where=where,
+                          detail=f.detail, raw_note=raw_note), causes, **ev)
     if f.outcome == "reset":
-        return failed(f"{where} reset the connection during the TCP handshake ({f.detail})", causes, **ev)
-    return failed(f"connecting to {where} failed: {f.outcome} ({f.detail})", causes, **ev)
+        return failed(msg("{where} reset the connection during the TCP handshake ({detail})", where=where,
+                          detail=f.detail), causes, **ev)
+    return failed(msg("connecting to {where} failed: {outcome} ({detail})", where=where, outcome=f.outcome,
+                      detail=f.detail), causes, **ev)

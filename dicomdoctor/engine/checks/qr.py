@@ -13,6 +13,7 @@ import re
 from typing import Any, Mapping
 
 from ...errors import BadInput
+from ...messages import Msg, Text, cat, counted, join, msg, render
 from ...probes import dimse as pd
 from ...probes import retrieve as pr
 from .. import judge
@@ -51,39 +52,50 @@ def _vr(keyword: str) -> str:
 
 
 def no_match_reasons(level: str, model: str, keys: Mapping[str, Any]) -> list[str]:
-    """Why a C-FIND may have matched nothing, from the query alone (FM-36, FM-38). Keywords only, no values."""
-    reasons: list[str] = []
+    """Why a C-FIND may have matched nothing, from the query alone (FM-36, FM-38). Keywords only, no values.
+    English, for the evidence; the summary says them in the run's language (_no_match_messages)."""
+    return [str(m) for m in _no_match_messages(level, model, keys)]
+
+
+def _no_match_messages(level: str, model: str, keys: Mapping[str, Any]) -> list[Msg]:
+    reasons: list[Msg] = []
     filters = {k: str(v) for k, v in keys.items() if str(v if v is not None else "").strip() not in ("", "*")}
     for k, v in filters.items():
         vr = _vr(k)
         if vr == "PN" and not any(c in v for c in "*?"):
-            reasons.append(f"{k} is matched exactly (no * wildcard): case, spacing and the ^ components must be "
-                           f"identical; try a trailing *")
+            reasons.append(msg("{key} is matched exactly (no * wildcard): case, spacing and the ^ components must "
+                               "be identical; try a trailing *", key=k))
         elif vr == "DA" and not _DATE.match(v.strip()):
-            reasons.append(f"{k} is not a date (YYYYMMDD) or a range (YYYYMMDD-YYYYMMDD, YYYYMMDD-, -YYYYMMDD)")
+            reasons.append(msg("{key} is not a date (YYYYMMDD) or a range (YYYYMMDD-YYYYMMDD, YYYYMMDD-, "
+                               "-YYYYMMDD)", key=k))
         elif vr == "TM" and not _TIME.match(v.strip()):
-            reasons.append(f"{k} is not a time (HHMMSS) or a range (HHMMSS-HHMMSS)")
+            reasons.append(msg("{key} is not a time (HHMMSS) or a range (HHMMSS-HHMMSS)", key=k))
         elif vr == "UI" and any(c in v for c in "*?"):
-            reasons.append(f"{k} is a UID: UIDs take no wildcards, only exact values or a list")
+            reasons.append(msg("{key} is a UID: UIDs take no wildcards, only exact values or a list", key=k))
         if any(ord(c) > 127 for c in v) and "SpecificCharacterSet" not in keys:
-            reasons.append(f"{k} has non-ASCII characters but no SpecificCharacterSet was sent (e.g. ISO_IR 192)")
+            reasons.append(msg("{key} has non-ASCII characters but no SpecificCharacterSet was sent (e.g. "
+                               "ISO_IR 192)", key=k))
         own = _KEY_LEVEL.get(k)
         if own is not None and _ORDER[own] > _ORDER.get(level, 1):
-            hint = " (use ModalitiesInStudy)" if k == "Modality" else ""
-            reasons.append(f"{k} is a {own}-level key, below the {level} level of the query: most SCPs ignore it "
-                           f"or match nothing{hint}")
+            hint = msg(" (use ModalitiesInStudy)") if k == "Modality" else ""
+            reasons.append(msg("{key} is a {own}-level key, below the {level} level of the query: most SCPs "
+                               "ignore it or match nothing{hint}", key=k, own=own, level=level, hint=hint))
     m = pr.model_key(model)
     if m == "patient" and level != "PATIENT" and not filters.get("PatientID"):
-        reasons.append(f"Patient Root at {level} level without a PatientID: hierarchical SCPs match nothing "
-                       f"(use the Study Root model)")
+        reasons.append(msg("Patient Root at {level} level without a PatientID: hierarchical SCPs match nothing "
+                           "(use the Study Root model)", level=level))
     needed = pr.missing_unique_keys(level, keys, model) or []
     above = [k for k in needed if _KEY_LEVEL.get(k) != level and not (m == "patient" and k == "PatientID")]
     if above:
-        reasons.append(f"no {' / '.join(above)} for the levels above {level}: a hierarchical search needs them")
+        reasons.append(msg("no {keys} for the levels above {level}: a hierarchical search needs them",
+                           keys=" / ".join(above), level=level))
     if not filters:
-        reasons.append("the query has no filter at all: the SCP shows this AE title nothing at this level (an "
-                       "empty archive, or access rules for the calling AE title)")
-    return list(dict.fromkeys(reasons))
+        reasons.append(msg("the query has no filter at all: the SCP shows this AE title nothing at this level "
+                           "(an empty archive, or access rules for the calling AE title)"))
+    unique: dict[str, Msg] = {}  # a reason once, first place kept (Msg holds a dict: not hashable)
+    for reason in reasons:
+        unique.setdefault(str(reason), reason)
+    return list(unique.values())
 
 
 def _qr_params(ctx: CheckContext) -> tuple[str, dict[str, Any], str]:
@@ -91,8 +103,8 @@ def _qr_params(ctx: CheckContext) -> tuple[str, dict[str, Any], str]:
     keys = query_keys(ctx.params.get("keys") or {})
     model = query_model(str(ctx.params.get("model") or ""), level)
     if pr.missing_unique_keys(level, keys, model) is None:
-        raise BadInput(f"the {model} information model has no {level} level (Study Root starts at STUDY; use "
-                       f"--model patient or another level)")
+        raise BadInput(msg("the {model} information model has no {level} level (Study Root starts at STUDY; use "
+                           "--model patient or another level)", model=model, level=level))
     return level, keys, model
 
 
@@ -112,36 +124,42 @@ async def find(ctx: CheckContext) -> CheckResult:
               results_kept=len(f.results), cancelled=f.cancelled, max_results=max_results or None,
               pending_statuses=f.pending_statuses)
     if f.outcome != "ok":
-        return not_completed(f, "C-FIND failed", ev, prior=ctx.prior(), no_context_causes=_QR_NO_CONTEXT)
-    where = f"C-FIND at {level} level ({'Patient' if pr.model_key(model) == 'patient' else 'Study'} Root)" \
-        if pr.model_key(model) in ("patient", "study") else f"C-FIND at {level} level"
+        return not_completed(f, msg("C-FIND failed"), ev, prior=ctx.prior(), no_context_causes=_QR_NO_CONTEXT)
+    root = pr.model_key(model)
+    where = msg("C-FIND at {level} level (Patient Root)", level=level) if root == "patient" else \
+        msg("C-FIND at {level} level (Study Root)", level=level) if root == "study" else \
+        msg("C-FIND at {level} level", level=level)
     optional = f.pending_statuses.get("FF01", 0)
-    note = f"; the peer did not support some optional keys (0xFF01 on {optional})" if optional else ""
+    note = msg("; the peer did not support some optional keys (0xFF01 on {n})", n=optional) if optional else ""
+    matches = counted(f.matches, "{n} match", "{n} matches")
     if f.category in ("success", "cancel"):
         if f.matches == 0:
-            reasons = no_match_reasons(level, model, keys)
+            said = _no_match_messages(level, model, keys)
+            reasons = [str(r) for r in said]
             ev["no_match_reasons"] = reasons
             causes = ["find-no-matches"]
             if any("SpecificCharacterSet" in r for r in reasons):
                 causes.append("character-set")
             if any("hierarchical" in r or "Patient Root" in r for r in reasons):
                 causes.append("unique-key-required")
-            hint = f"; check: {'; '.join(reasons)}" if reasons else \
-                "; the keys look well-formed, so perhaps nothing matches them"
-            return warned(f"{where} found no matches{hint}", causes, **ev)
-        plural = "es" if f.matches != 1 else ""
+            hint = msg("; check: {reasons}", reasons=join(said, sep=msg("; "))) if said else \
+                msg("; the keys look well-formed, so perhaps nothing matches them")
+            return warned(msg("{where} found no matches{hint}", where=where, hint=hint), causes, **ev)
         if f.cancelled:
-            how = "cancelled by C-CANCEL" if f.category == "cancel" else "C-CANCEL sent; the peer had finished"
-            return passed(f"{where} returned {f.matches} match{plural} ({how} after the {max_results} asked "
-                          f"for){note}", **ev)
+            how = msg("cancelled by C-CANCEL") if f.category == "cancel" else \
+                msg("C-CANCEL sent; the peer had finished")
+            return passed(msg("{where} returned {matches} ({how} after the {asked} asked for){note}", where=where,
+                              matches=matches, how=how, asked=max_results, note=note), **ev)
         if f.matches in _ROUND_LIMITS and f.category == "success":
-            return warned(f"{where} returned exactly {f.matches} matches, a round number: the peer may cap the "
-                          f"results without saying so{note}", ("find-results-truncated",), **ev)
-        return passed(f"{where} returned {f.matches} match{plural}{note}", **ev)
+            return warned(msg("{where} returned exactly {n} matches, a round number: the peer may cap the results "
+                              "without saying so{note}", where=where, n=f.matches, note=note),
+                          ("find-results-truncated",), **ev)
+        return passed(msg("{where} returned {matches}{note}", where=where, matches=matches, note=note), **ev)
     if f.category == "warning":
-        return warned(f"{where} ended with {_status_text(f)} after {f.matches} match{'' if f.matches == 1 else 'es'}",
-                      judge.status_causes(f.status, "C-FIND"), **ev)
-    return failed(f"{where} failed: {_status_text(f)}", judge.status_causes(f.status, "C-FIND"), **ev)
+        return warned(msg("{where} ended with {status} after {matches}", where=where, status=_status_text(f),
+                          matches=matches), judge.status_causes(f.status, "C-FIND"), **ev)
+    return failed(msg("{where} failed: {status}", where=where, status=_status_text(f)),
+                  judge.status_causes(f.status, "C-FIND"), **ev)
 
 
 # ------------------------------------------------------------------------------------------------- retrieve
@@ -154,15 +172,27 @@ def _retrieve_evidence(f: pd.DimseFacts, ev: dict[str, Any]) -> None:
     ev.update((key, value) for key, value in optional.items() if value is not None)
 
 
-def _counts(f: pd.DimseFacts, listening: bool = True) -> str:
-    text = f"completed {f.completed or 0}, failed {f.failed or 0}, warning {f.warning or 0}"
-    return text + (f"; received {f.received}" if listening else "")
+def _counts(f: pd.DimseFacts, listening: bool = True) -> Msg:
+    """The sub-operation counters ("completed", "failed", "warning" are the standard's counter names)."""
+    if listening:
+        return msg("completed {completed}, failed {failed}, warning {warning}; received {received}",
+                   completed=f.completed or 0, failed=f.failed or 0, warning=f.warning or 0, received=f.received)
+    return msg("completed {completed}, failed {failed}, warning {warning}", completed=f.completed or 0,
+               failed=f.failed or 0, warning=f.warning or 0)
 
 
-def _what(service: str, f: pd.DimseFacts) -> str:
+def _what(service: str, f: pd.DimseFacts) -> Msg:
     if (f.retrieved or {}).get("stage") == "sampling":
-        return f"{service} not attempted: the C-FIND that picks one instance to retrieve (sample: true) failed"
-    return f"{service} failed"
+        return msg("{service} not attempted: the C-FIND that picks one instance to retrieve (sample: true) failed",
+                   service=service)
+    return msg("{service} failed", service=service)
+
+
+def _nothing_detail(f: pd.DimseFacts) -> Text:
+    """Why there was nothing to retrieve (probes.retrieve's words), as a message when it is the known one."""
+    if f.detail == pr.NOTHING_TO_SAMPLE:
+        return msg("no instance matched the keys, nothing to sample")
+    return f.detail
 
 
 def _unique_keys_missing(level: str, keys: Mapping[str, Any], model: str, what: str,
@@ -175,11 +205,19 @@ def _unique_keys_missing(level: str, keys: Mapping[str, Any], model: str, what: 
         ev["missing_keys"] = missing
     if not missing or any(str(v if v is not None else "").strip() not in ("", "*") for v in keys.values()):
         return None
-    return failed(f"{what} at {level} level without any key value would ask for everything at that level; it "
-                  f"needs the unique key{'s' if len(missing) > 1 else ''} {', '.join(missing)} (exact values: a "
-                  f"hierarchical retrieve names the unique key of its level and of every level above, PS3.4 "
-                  f"C.4.2.2.1). Nothing was sent. Give them with -k (or, in a playbook, sample: true retrieves one "
-                  f"instance found by C-FIND)", ("unique-key-required",), **ev)
+    if len(missing) > 1:
+        text = msg("{what} at {level} level without any key value would ask for everything at that level; it needs "
+                   "the unique keys {keys} (exact values: a hierarchical retrieve names the unique key of its level "
+                   "and of every level above, PS3.4 C.4.2.2.1). Nothing was sent. Give them with -k (or, in a "
+                   "playbook, sample: true retrieves one instance found by C-FIND)", what=what, level=level,
+                   keys=", ".join(missing))
+    else:
+        text = msg("{what} at {level} level without any key value would ask for everything at that level; it needs "
+                   "the unique key {keys} (exact values: a hierarchical retrieve names the unique key of its level "
+                   "and of every level above, PS3.4 C.4.2.2.1). Nothing was sent. Give them with -k (or, in a "
+                   "playbook, sample: true retrieves one instance found by C-FIND)", what=what, level=level,
+                   keys=", ".join(missing))
+    return failed(text, ("unique-key-required",), **ev)
 
 
 def _needs_unique_keys(f: pd.DimseFacts, ev: Mapping[str, Any], causes: tuple[str, ...]) -> tuple[str, ...]:
@@ -214,9 +252,10 @@ async def move(ctx: CheckContext) -> CheckResult:
     _retrieve_evidence(f, ev)
     ev.update(connect_back=f.connect_back, destination_scp=f.destination)
     if f.outcome == "listen-failed":
-        return failed(f.detail, ("move-listener-failed",), **ev)
+        return failed(_listen_failed(f, str(ctx.params.get("listen_host") or "127.0.0.1"), port, destination),
+                      ("move-listener-failed",), **ev)
     if f.outcome == "nothing-to-retrieve":
-        return skipped(f"not applicable: nothing to move ({f.detail})", **ev)
+        return skipped(msg("not applicable: nothing to move ({detail})", detail=_nothing_detail(f)), **ev)
     if f.outcome != "ok":
         return not_completed(f, _what("C-MOVE", f), ev, prior=ctx.prior(),
                              no_context_causes=_QR_NO_CONTEXT)
@@ -227,11 +266,21 @@ async def move(ctx: CheckContext) -> CheckResult:
     # port, so a missing connect-back is first of all that (the order judge_move gives a named destination).
     ev["listen_auto"] = True
     result = judge_move(f, destination, port, ev, named=True)
-    return dataclasses.replace(result, summary=(
-        f"{result.summary}; our Storage SCP listened as {destination} on {ctx.params.get('listen_host') or '127.0.0.1'}:"
-        f"{port}, a free port chosen because no --listen was given" + (
-            "" if f.connect_back else f": if the PACS has {destination} with another port, run again with "
-                                      f"--listen THAT_PORT (or register this one)")))
+    text = cat(result.text, msg("; our Storage SCP listened as {destination} on {host}:{port}, a free port chosen "
+                                "because no --listen was given", destination=destination,
+                                host=ctx.params.get("listen_host") or "127.0.0.1", port=port),
+               "" if f.connect_back else msg(": if the PACS has {destination} with another port, run again with "
+                                             "--listen THAT_PORT (or register this one)", destination=destination))
+    return dataclasses.replace(result, summary=render(text, "en"), message=text)
+
+
+def _listen_failed(f: pd.DimseFacts, host: str, port: int | None, destination: str) -> Text:
+    """probes.retrieve's "cannot listen on ..." as a message; the OS error at its end stays as it is."""
+    prefix = f"cannot listen on {host}:{port} as the move destination {destination}: "
+    if not f.detail.startswith(prefix):
+        return f.detail
+    return msg("cannot listen on {host}:{port} as the move destination {destination}: {error}", host=host,
+               port=port, destination=destination, error=f.detail[len(prefix):])
 
 
 def _spent_longer(f: pd.DimseFacts, rnd: Mapping[str, Any]) -> bool:
@@ -249,36 +298,38 @@ def judge_move(f: pd.DimseFacts, destination: str, port: int | None, ev: dict[st
     rnd = f.random_destination
     rnd_status = rnd.get("status") if rnd else None
     no_call = listening and not f.connect_back
-    came = f"; no connection reached our port {port}" if no_call else ""
+    came = msg("; no connection reached our port {port}", port=port) if no_call else ""
     if f.status == 0xA801:
-        return failed(f"C-MOVE: the peer does not know the move destination {destination} ({_status_text(f)})",
-                      ("move-destination-unknown",), **ev)
+        return failed(msg("C-MOVE: the peer does not know the move destination {destination} ({status})",
+                          destination=destination, status=_status_text(f)), ("move-destination-unknown",), **ev)
     if f.connect_back and (f.category in ("failure", "warning") or (f.failed or 0) > 0):
         # The PACS knew us and reached us: the sub-operations themselves failed.
         sub = ("retrieve-suboperations-failed",) + tuple(c for c in judge.status_causes(f.status, "C-MOVE")
                                                          if c not in ("move-connect-back-failed",
                                                                       "move-destination-unknown"))
         result = warned if f.category == "warning" and (f.completed or 0) > 0 else failed
-        return result(f"C-MOVE to {destination}: {_status_text(f)} ({counts}); the peer did connect back, so its "
-                      f"sub-operations failed", tuple(dict.fromkeys(sub)), **ev)
+        return result(msg("C-MOVE to {destination}: {status} ({counts}); the peer did connect back, so its "
+                          "sub-operations failed", destination=destination, status=_status_text(f), counts=counts),
+                      tuple(dict.fromkeys(sub)), **ev)
     if f.category in ("failure", "warning") or (f.failed or 0) > 0:
         base = judge.status_causes(f.status, "C-MOVE")
-        why = ""
+        why: Text = ""
         if f.query_matches == 0:
             causes: tuple[str, ...] = ("find-no-matches",) + base
-            why = "; a C-FIND with the same keys matches nothing, so there was nothing to move"
+            why = msg("; a C-FIND with the same keys matches nothing, so there was nothing to move")
         elif f.status is not None and f.status in (0xA701, 0xA702):
             causes = (("move-connect-back-failed", "out-of-resources") if f.status == 0xA702 or no_call
                       else ("out-of-resources", "move-connect-back-failed"))
         elif rnd is not None and rnd_status is not None and rnd_status != f.status:
             causes = ("move-connect-back-failed",) + tuple(c for c in base if c != "move-connect-back-failed")
-            why = (f"; a move to a random AE title answered {rnd.get('status_hex')} {rnd.get('status_name')}, so the "
-                   f"peer does know {destination} and failed afterwards, most likely reaching it")
+            why = msg("; a move to a random AE title answered {status}, so the peer does know {destination} and "
+                      "failed afterwards, most likely reaching it",
+                      status=f"{rnd.get('status_hex')} {rnd.get('status_name')}", destination=destination)
         elif rnd is not None and rnd_status is not None and _spent_longer(f, rnd):
             causes = ("move-connect-back-failed", "move-destination-unknown") + base
-            why = (f"; a move to a random AE title answers the same {rnd.get('status_hex')}, but ours took "
-                   f"{f.rtt_ms:.0f} ms against {rnd.get('rtt_ms'):.0f} ms: the peer spent the time trying to "
-                   f"reach {destination}")
+            why = msg("; a move to a random AE title answers the same {status}, but ours took {ours:.0f} ms against "
+                      "{theirs:.0f} ms: the peer spent the time trying to reach {destination}",
+                      status=rnd.get("status_hex"), ours=f.rtt_ms, theirs=rnd.get("rtt_ms"), destination=destination)
         elif rnd is not None and rnd_status is not None:
             # The peer answers an unknown destination exactly as it answered ours (Orthanc 1.10: a bare 0xC000
             # for an unknown AE, an unreachable one, and no match alike). No wire evidence separates the two,
@@ -287,37 +338,43 @@ def judge_move(f: pd.DimseFacts, destination: str, port: int | None, ev: dict[st
             pair = ("move-connect-back-failed", "move-destination-unknown") if named and no_call else \
                 ("move-destination-unknown", "move-connect-back-failed")
             causes = pair + base
-            likely = "most likely it has it with an address or port where we do not listen" if pair[0] == \
-                "move-connect-back-failed" else f"most likely it does not know {destination}"
-            why = (f"; a move to a random AE title answers the same {rnd.get('status_hex')}, so this peer does not "
-                   f"tell an unknown destination from an unreachable one: {likely}")
+            likely = msg("most likely it has it with an address or port where we do not listen") if pair[0] == \
+                "move-connect-back-failed" else msg("most likely it does not know {destination}",
+                                                    destination=destination)
+            why = msg("; a move to a random AE title answers the same {status}, so this peer does not tell an unknown "
+                      "destination from an unreachable one: {likely}", status=rnd.get("status_hex"), likely=likely)
         elif no_call:
             causes = ("move-connect-back-failed",) + tuple(c for c in base if c != "move-connect-back-failed")
         else:
             causes = base
         causes = _needs_unique_keys(f, ev, causes)
         if causes[0] == "unique-key-required":
-            why = (f"; the identifier lacks the unique key(s) {', '.join(ev['missing_keys'])} of its level, the "
-                   f"likeliest reason for a refusal before any sub-operation")
+            why = msg("; the identifier lacks the unique key(s) {keys} of its level, the likeliest reason for a "
+                      "refusal before any sub-operation", keys=", ".join(ev["missing_keys"]))
         result = warned if f.category == "warning" and not no_call else failed
-        return result(f"C-MOVE to {destination}: {_status_text(f)} ({counts}){came}{why}",
+        return result(msg("C-MOVE to {destination}: {status} ({counts}){came}{why}", destination=destination,
+                          status=_status_text(f), counts=counts, came=came, why=why),
                       tuple(dict.fromkeys(causes)), **ev)
     # Success.
     if (f.completed or 0) == 0 and f.received == 0:
         if f.query_matches:
-            return warned(f"C-MOVE to {destination} reported success but sent nothing ({counts}), although a "
-                          f"C-FIND with the same keys matches{came}", ("move-connect-back-failed",
-                                                                         "retrieve-suboperations-failed"), **ev)
-        return warned(f"C-MOVE to {destination} matched nothing to send ({counts})", ("find-no-matches",), **ev)
+            return warned(msg("C-MOVE to {destination} reported success but sent nothing ({counts}), although a "
+                              "C-FIND with the same keys matches{came}", destination=destination, counts=counts,
+                              came=came), ("move-connect-back-failed", "retrieve-suboperations-failed"), **ev)
+        return warned(msg("C-MOVE to {destination} matched nothing to send ({counts})", destination=destination,
+                          counts=counts), ("find-no-matches",), **ev)
     if listening and f.received < (f.completed or 0):
         if f.connect_back:
-            return warned(f"C-MOVE to {destination} reports {f.completed} completed but only {f.received} arrived "
-                          f"at our Storage SCP (the final status came before the sub-operations, or they went "
-                          f"elsewhere)", ("retrieve-suboperations-failed",), **ev)
-        return warned(f"C-MOVE to {destination} reports {f.completed} completed but nothing arrived at our port "
-                      f"{port}: the peer sends {destination} somewhere else", ("move-connect-back-failed",), **ev)
-    back = "; the peer connected back to our Storage SCP" if f.connect_back else ""
-    return passed(f"C-MOVE to {destination} succeeded ({counts}){back}", **ev)
+            return warned(msg("C-MOVE to {destination} reports {completed} completed but only {received} arrived at "
+                              "our Storage SCP (the final status came before the sub-operations, or they went "
+                              "elsewhere)", destination=destination, completed=f.completed, received=f.received),
+                          ("retrieve-suboperations-failed",), **ev)
+        return warned(msg("C-MOVE to {destination} reports {completed} completed but nothing arrived at our port "
+                          "{port}: the peer sends {destination} somewhere else", destination=destination,
+                          completed=f.completed, port=port), ("move-connect-back-failed",), **ev)
+    back = msg("; the peer connected back to our Storage SCP") if f.connect_back else ""
+    return passed(msg("C-MOVE to {destination} succeeded ({counts}){back}", destination=destination, counts=counts,
+                      back=back), **ev)
 
 
 @check("dimse.get", depends=("assoc.ae-title",), title="C-GET", timeout=600.0,
@@ -326,7 +383,7 @@ async def get(ctx: CheckContext) -> CheckResult:
     level, keys, model = _qr_params(ctx)
     out = str(ctx.params.get("out") or "") or None
     if out is not None and os.path.exists(out) and not os.path.isdir(out):
-        raise BadInput(f"--out {out}: exists and is not a folder")
+        raise BadInput(msg("--out {out}: exists and is not a folder", out=out))
     sample = bool(ctx.params.get("sample"))
     ev: dict[str, Any] = {"level": level, "model": model, "keys": keys, "out": out}
     if not sample:
@@ -340,7 +397,7 @@ async def get(ctx: CheckContext) -> CheckResult:
     if f.files:
         ev["files"] = f.files
     if f.outcome == "nothing-to-retrieve":
-        return skipped(f"not applicable: nothing to retrieve ({f.detail})", **ev)
+        return skipped(msg("not applicable: nothing to retrieve ({detail})", detail=_nothing_detail(f)), **ev)
     if f.outcome != "ok":
         return not_completed(f, _what("C-GET", f), ev, prior=ctx.prior(),
                              no_context_causes=_QR_NO_CONTEXT)
@@ -353,25 +410,32 @@ def judge_get(f: pd.DimseFacts, ev: dict[str, Any]) -> CheckResult:
     no_roles = roles.get("scp_accepted", 0) == 0
     if (f.category == "failure" or (f.failed or 0) > 0) and f.received == 0 and no_roles:
         # FM-25: without the SCP role the peer may not send C-STOREs on our association, whatever it answers.
-        answered = "ignored every" if not roles.get("answered") else "refused every"
-        return failed(f"C-GET: {_status_text(f)} ({counts}): the peer {answered} SCP role selection we proposed "
-                      f"({roles.get('proposed', 0)} storage classes), so it could not send the instances back on "
-                      f"this association", ("role-selection-ignored", "retrieve-suboperations-failed"), **ev)
+        if not roles.get("answered"):
+            text = msg("C-GET: {status} ({counts}): the peer ignored every SCP role selection we proposed ({n} "
+                       "storage classes), so it could not send the instances back on this association",
+                       status=_status_text(f), counts=counts, n=roles.get("proposed", 0))
+        else:
+            text = msg("C-GET: {status} ({counts}): the peer refused every SCP role selection we proposed ({n} "
+                       "storage classes), so it could not send the instances back on this association",
+                       status=_status_text(f), counts=counts, n=roles.get("proposed", 0))
+        return failed(text, ("role-selection-ignored", "retrieve-suboperations-failed"), **ev)
     if f.category == "failure" or (f.failed or 0) > 0:
         causes = judge.status_causes(f.status, "C-GET") if f.category == "failure" else ("retrieve-suboperations-failed",)
         causes = _needs_unique_keys(f, ev, causes)
-        why = (f"; the identifier lacks the unique key(s) {', '.join(ev['missing_keys'])}"
+        why = (msg("; the identifier lacks the unique key(s) {keys}", keys=", ".join(ev["missing_keys"]))
                if causes[0] == "unique-key-required" else "")
-        return failed(f"C-GET: {_status_text(f)} ({counts}){why}", causes, **ev)
+        return failed(msg("C-GET: {status} ({counts}){why}", status=_status_text(f), counts=counts, why=why),
+                      causes, **ev)
     if f.category == "warning":
-        return warned(f"C-GET: {_status_text(f)} ({counts})", judge.status_causes(f.status, "C-GET"), **ev)
+        return warned(msg("C-GET: {status} ({counts}){why}", status=_status_text(f), counts=counts, why=""),
+                      judge.status_causes(f.status, "C-GET"), **ev)
     if f.received == 0:
         if (f.completed or 0) > 0:
-            return warned(f"C-GET reports {f.completed} completed but no instance arrived on the association",
-                          ("retrieve-suboperations-failed",), **ev)
-        return warned(f"C-GET matched nothing to send ({counts})", ("find-no-matches",), **ev)
+            return warned(msg("C-GET reports {completed} completed but no instance arrived on the association",
+                              completed=f.completed), ("retrieve-suboperations-failed",), **ev)
+        return warned(msg("C-GET matched nothing to send ({counts})", counts=counts), ("find-no-matches",), **ev)
     if f.received < (f.completed or 0):
-        return warned(f"C-GET reports {f.completed} completed but only {f.received} arrived",
-                      ("retrieve-suboperations-failed",), **ev)
-    return passed(f"C-GET received {f.received} instance{'s' if f.received != 1 else ''} ({counts})", **ev)
-
+        return warned(msg("C-GET reports {completed} completed but only {received} arrived", completed=f.completed,
+                          received=f.received), ("retrieve-suboperations-failed",), **ev)
+    return passed(msg("C-GET received {instances} ({counts})",
+                      instances=counted(f.received, "{n} instance", "{n} instances"), counts=counts), **ev)

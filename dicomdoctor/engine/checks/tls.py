@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...messages import Msg, Text, join, msg
 from ...probes.tls import TLSFacts, probe_tls, silent_handshake
 from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, skipped, warned
@@ -13,17 +14,18 @@ WARN_DAYS = 30
 # BCP 195 (RFC 9325): TLS 1.2 or newer. Older versions are a warning: the peer works today but is weak.
 _MODERN = ("TLSv1.2", "TLSv1.3")
 
-_WHAT = {
-    "unknown-ca": "the peer's certificate is not signed by a CA we trust",
-    "self-signed": "the peer's certificate is self-signed and not in our trust store",
-    "expired": "the peer's certificate has expired",
-    "not-yet-valid": "the peer's certificate is not valid yet (check the clocks)",
-    "hostname-mismatch": "the peer's certificate does not name the host we connected to",
-    "client-cert-required": "the peer requires a client certificate, and did not accept ours (or we sent none)",
-    "no-tls": "the peer does not speak TLS on this port",
-    "protocol-mismatch": "we and the peer share no TLS version or cipher suite",
-    "other": "the TLS handshake failed",
-    "connect-failed": "the TCP connection for the TLS handshake failed",
+_WHAT: dict[str, Msg] = {
+    "unknown-ca": msg("the peer's certificate is not signed by a CA we trust"),
+    "self-signed": msg("the peer's certificate is self-signed and not in our trust store"),
+    "expired": msg("the peer's certificate has expired"),
+    "not-yet-valid": msg("the peer's certificate is not valid yet (check the clocks)"),
+    "hostname-mismatch": msg("the peer's certificate does not name the host we connected to"),
+    "client-cert-required": msg("the peer requires a client certificate, and did not accept ours (or we sent none)"),
+    "no-tls": msg("the peer does not speak TLS on this port"),
+    "protocol-mismatch": msg("we and the peer share no TLS version or cipher suite"),
+    "other": msg("the TLS handshake failed"),
+    "connect-failed": msg("the TCP connection for the TLS handshake failed"),
+    "timeout": msg("timeout"),  # the outcome's own name in English (the detail says what timed out)
 }
 
 
@@ -58,7 +60,7 @@ def _evidence(f: TLSFacts, server_name: str) -> dict[str, Any]:
 async def handshake(ctx: CheckContext) -> CheckResult:
     t = ctx.target
     if t.tls is None:
-        return skipped("not applicable: plain DICOM (no --tls)", not_applicable=True)
+        return skipped(msg("not applicable: plain DICOM (no --tls)"), not_applicable=True)
     server_name = t.tls.server_name or t.host
     f = await tls_facts(ctx)
     ev = _evidence(f, server_name)
@@ -69,33 +71,38 @@ async def handshake(ctx: CheckContext) -> CheckResult:
         outcome = ev["outcome"] = "unknown-ca"
     where = f"{t.host}:{t.port}"
     if outcome != "ok":
-        summary = f"TLS to {where} failed: {_WHAT.get(outcome, outcome)}"
+        what: Text = _WHAT.get(outcome, outcome)
+        detail: Text = ""
         cert = f.certificate or {}
         if outcome == "hostname-mismatch" and cert:
             san = cert.get("san") or {}
             names = [*san.get("dns", []), *san.get("ip", [])]
-            summary += f" ({server_name} is not among {', '.join(names) or 'its names (no SAN)'})"
+            detail = msg(" ({server_name} is not among {names})", server_name=server_name,
+                         names=", ".join(names) or msg("its names (no SAN)"))
         elif outcome in ("expired", "not-yet-valid") and cert:
-            summary += f" (valid {cert.get('not_before')} to {cert.get('not_after')})"
+            detail = msg(" (valid {not_before} to {not_after})", not_before=cert.get("not_before"),
+                         not_after=cert.get("not_after"))
         elif outcome == "no-tls" and f.plain_answer is not None:
-            summary += f": it answered a plain A-ASSOCIATE-RQ with {f.plain_answer.detail}"
+            detail = msg(": it answered a plain A-ASSOCIATE-RQ with {answer}", answer=f.plain_answer.text)
         elif f.detail:
-            summary += f" ({f.detail})"
+            detail = msg(" ({detail})", detail=f.detail)
         verdict = judge.judge_tls(outcome, ctx.prior())
-        return failed(summary + verdict.summary_note(), verdict.causes, **ev)
-    notes = []
+        return failed(msg("TLS to {where} failed: {what}{detail}{note}", where=where, what=what, detail=detail,
+                          note=verdict.summary_note()), verdict.causes, **ev)
+    notes: list[Text] = []
     causes: list[str] = []
     if t.tls.insecure:
-        notes.append("the certificate was not verified (--insecure)")
+        notes.append(msg("the certificate was not verified (--insecure)"))
     if f.protocol and f.protocol not in _MODERN:
-        notes.append(f"{f.protocol} is below the TLS 1.2 that BCP 195 requires")
+        notes.append(msg("{protocol} is below the TLS 1.2 that BCP 195 requires", protocol=f.protocol))
         causes.append("tls-protocol-mismatch")
     if f.days_left is not None and f.days_left < WARN_DAYS:
-        notes.append(f"the certificate expires in {f.days_left} days")
+        notes.append(msg("the certificate expires in {days} days", days=f.days_left))
         causes.append("tls-expired")
-    summary = f"TLS to {where} works: {f.protocol or 'TLS'} with {f.cipher or 'an unknown cipher'}"
+    works = msg("TLS to {where} works: {protocol} with {cipher}", where=where, protocol=f.protocol or "TLS",
+                cipher=f.cipher or msg("an unknown cipher"))
     if causes:
-        return warned(summary + "; but " + "; ".join(notes), causes, **ev)
+        return warned(msg("{works}; but {notes}", works=works, notes=join(notes, sep=msg("; "))), causes, **ev)
     if notes:
-        summary += "; " + "; ".join(notes)
-    return passed(summary, **ev)
+        return passed(msg("{works}; {notes}", works=works, notes=join(notes, sep=msg("; "))), **ev)
+    return passed(works, **ev)

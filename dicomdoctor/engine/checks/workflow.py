@@ -8,10 +8,14 @@ keyword, where the reports redact it unless --show-phi.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any, Mapping
 
 from ...errors import BadInput
+from ...messages import Msg, Text, cat, counted, msg
 from ...probes import workflow as pw
+from ...target import Target, parse_target
 from .. import judge
 from ..context import CheckContext, CheckResult, failed, passed, skipped, warned
 from ..registry import check
@@ -41,9 +45,19 @@ def _pinned(keys: Mapping[str, Any]) -> list[str]:
     return [k for k in judge.WORKLIST_PINS if str(keys.get(k) or "").strip() not in ("", "*")]
 
 
-_PIN_WORDS = {"ScheduledStationAETitle": "the Scheduled Station AE Title",
-              "ScheduledProcedureStepStartDate": "the Scheduled Procedure Step Start Date",
-              "Modality": "the Modality"}
+# The pinned keys by their attribute names (DICOM names: the same in every language).
+_PIN_NAMES = {"ScheduledStationAETitle": "Scheduled Station AE Title",
+              "ScheduledProcedureStepStartDate": "Scheduled Procedure Step Start Date",
+              "Modality": "Modality"}
+
+
+def _pin_word(key: str) -> Text:
+    return msg("the {pin}", pin=_PIN_NAMES[key]) if key in _PIN_NAMES else key
+
+
+def _clauses(parts: "list[Text]") -> Msg:
+    """Clauses of one summary, "; " between them (the separator in the summary's language)."""
+    return cat(*parts[:1], *(msg("; {note}", note=p) for p in parts[1:]))
 
 
 @check("mwl.find", depends=("assoc.ae-title",), title="Modality Worklist C-FIND", timeout=120.0,
@@ -60,45 +74,66 @@ async def mwl_find(ctx: CheckContext) -> CheckResult:
         if key in extra:
             ev[key] = extra[key]
     if f.outcome != "ok":
-        return not_completed(f, "Modality Worklist C-FIND failed", ev, prior=ctx.prior(),
+        return not_completed(f, msg("Modality Worklist C-FIND failed"), ev, prior=ctx.prior(),
                              no_context_causes=("worklist-not-supported", "service-not-supported"))
     if f.category not in ("success", "cancel"):
         causes = judge.status_causes(f.status, "C-FIND")
         if f.category == "warning":
-            return warned(f"Modality Worklist C-FIND ended with {_status_text(f)}", causes, **ev)
-        return failed(f"Modality Worklist C-FIND failed: {_status_text(f)}", causes, **ev)
+            return warned(msg("Modality Worklist C-FIND ended with {status}", status=_status_text(f)), causes, **ev)
+        return failed(msg("Modality Worklist C-FIND failed: {status}", status=_status_text(f)), causes, **ev)
     suspects = judge.worklist_suspects(extra.get("relaxed") or [])
     missing = judge.worklist_missing_keys(extra.get("keys_returned") or [], extra.get("keys_asked") or []) \
         if f.matches else []
     charset = judge.charset_problem(extra.get("character_sets") or [], extra.get("non_ascii") or [],
                                     extra.get("undecodable") or [])
-    causes = judge.worklist_causes(matches=f.matches, suspects=suspects, missing=missing, charset=charset)
-    ev.update(suspects=suspects, missing_keys=missing, charset_problem=charset or None)
-    parts: list[str] = []
+    # Cancel without our C-CANCEL (this probe sends none): the SCP stopped matching at its limit
+    truncated = f.category == "cancel" and not f.cancelled
+    causes = judge.worklist_causes(matches=f.matches, suspects=suspects, missing=missing, charset=charset,
+                                   truncated=truncated)
+    ev.update(suspects=suspects, missing_keys=missing, charset_problem=charset or None, truncated=truncated)
+    parts: list[Text] = []
     if f.matches == 0:
         pinned = ev["pinned"]
         if suspects:
             back = next((r["matches"] for r in extra.get("relaxed") or [] if r["without"] == suspects[0]), 0)
-            words = " and ".join(_PIN_WORDS.get(k, k) for k in suspects[0].split("+"))
-            which = "entry matches" if back == 1 else "entries match"
-            parts.append(f"the worklist is empty for this query, but {back} {which} "
-                         f"without {words}: the entries are scheduled for another value of it")
+            pins = [_pin_word(k) for k in suspects[0].split("+")]
+            words = cat(*pins[:1], *(msg(" and {pin}", pin=p) for p in pins[1:]))
+            parts.append(msg("the worklist is empty for this query, but {matching} without {words}: the entries "
+                             "are scheduled for another value of it",
+                             matching=counted(back, "{n} entry matches", "{n} entries match"), words=words))
+        elif pinned and not ctx.params.get("relax", True):
+            # relax off (the workflow chain): the query was not retried without its pins, so say only what was
+            # asked, not that nothing is scheduled at all
+            parts.append(msg("the worklist is empty for the pinned {keys} (not retried without them: relax is "
+                             "off)", keys=", ".join(_PIN_NAMES.get(k, k) for k in pinned)))
         elif pinned:
-            parts.append("the worklist is empty, even without the pinned " +
-                         ", ".join(_PIN_WORDS.get(k, k).removeprefix("the ") for k in pinned) +
-                         ": nothing is scheduled for this called AE title")
+            parts.append(msg("the worklist is empty, even without the pinned {keys}: nothing is scheduled for this "
+                             "called AE title", keys=", ".join(_PIN_NAMES.get(k, k) for k in pinned)))
         else:
-            parts.append("the worklist is empty: nothing is scheduled for this called AE title")
+            parts.append(msg("the worklist is empty: nothing is scheduled for this called AE title"))
+        station = str(keys.get("ScheduledStationAETitle") or "").strip()
+        if judge.worklist_issuer_suspect(station, ctx.target.calling_ae, f.matches, suspects):
+            ev["calling_ae_suspect"] = True
+            parts.append(msg("our calling AE title {calling} is not the station's ({station}): an SCP that filters "
+                             "on the calling AE title (Orthanc FilterIssuerAet) answers it nothing; ask as the "
+                             "station (--calling-ae {station})", calling=ctx.target.calling_ae, station=station))
     else:
-        parts.append(f"{f.matches} worklist entr{'y' if f.matches == 1 else 'ies'} returned")
+        parts.append(counted(f.matches, "{n} worklist entry returned", "{n} worklist entries returned"))
+    if truncated:
+        parts.append(msg("the SCP ended with {status} though we sent no C-CANCEL: it caps its answers and the "
+                         "worklist is incomplete", status=_status_text(f)))
     if charset == "undeclared":
-        parts.append(f"non-ASCII text in {', '.join(extra.get('non_ascii') or [])} without a Specific Character Set")
+        parts.append(msg("non-ASCII text in {keys} without a Specific Character Set",
+                         keys=", ".join(extra.get("non_ascii") or [])))
     elif charset == "undecodable":
-        parts.append(f"{', '.join(extra.get('undecodable') or [])} cannot be decoded in the declared character set "
-                     f"{', '.join(c for c in extra.get('character_sets') or [] if c) or '(none)'}")
+        undecodable = ", ".join(extra.get("undecodable") or [])
+        sets = ", ".join(c for c in extra.get("character_sets") or [] if c)
+        parts.append(msg("{keys} cannot be decoded in the declared character set {sets}", keys=undecodable,
+                         sets=sets) if sets else
+                     msg("{keys} cannot be decoded in the declared character set (none)", keys=undecodable))
     if missing:
-        parts.append(f"no value for {', '.join(missing)} in any entry")
-    summary = "Modality Worklist C-FIND: " + "; ".join(parts)
+        parts.append(msg("no value for {keys} in any entry", keys=", ".join(missing)))
+    summary = msg("Modality Worklist C-FIND: {parts}", parts=_clauses(parts))
     if causes:
         return warned(summary, causes, **ev)
     return passed(summary, **ev)
@@ -109,40 +144,66 @@ async def mwl_find(ctx: CheckContext) -> CheckResult:
 MPPS_FINALS = ("COMPLETED", "DISCONTINUED")
 
 
-def _mpps_why(step: Mapping[str, Any]) -> str:
-    why = f"{step.get('status_hex') or ''} {step.get('status_name') or ''}".strip() or "no status"
+def _mpps_why(step: Mapping[str, Any]) -> Msg:
+    status = f"{step.get('status_hex') or ''} {step.get('status_name') or ''}".strip()
+    why = cat(status or msg("no status"))
     if step.get("error_comment"):
-        why += f" (Error Comment: {step['error_comment']})"
+        why += msg(" (Error Comment: {comment})", comment=step["error_comment"])
     if step.get("offending_elements"):
-        why += " (Offending Element: " + ", ".join(o.get("keyword") or o.get("tag", "")
-                                                   for o in step["offending_elements"]) + ")"
+        why += msg(" (Offending Element: {elements})", elements=", ".join(
+            o.get("keyword") or o.get("tag", "") for o in step["offending_elements"]))
     if step.get("attributes"):
-        why += " (Attribute Identifier List: " + ", ".join(o.get("keyword") or o.get("tag", "")
-                                                          for o in step["attributes"]) + ")"
+        why += msg(" (Attribute Identifier List: {elements})", elements=", ".join(
+            o.get("keyword") or o.get("tag", "") for o in step["attributes"]))
     return why
 
 
-def _aborted_request(f: Any, ev: dict[str, Any], ctx: CheckContext, what: str, request: str, own: str,
-                     note: str) -> CheckResult:
-    """The peer aborted right after `request`, before answering it: a refusal without a status."""
+def _aborted_request(f: Any, ev: dict[str, Any], ctx: CheckContext, what: Text, request: str, own: str,
+                     note: Text, prior: Any = ...) -> CheckResult:
+    """The peer aborted right after `request`, before answering it: a refusal without a status. `prior`:
+    ctx.prior() unless given (None for an SCP other than the target: its earlier checks say nothing of it)."""
     ab = f.abort or {}
-    how = (f"A-ABORT {ab.get('source_name') or ab.get('source')}, {ab.get('reason_name') or ab.get('reason')}"
-           if ab.get("source") is not None else "the connection was closed")
     ev["waiting_for"] = request
-    causes = judge.request_abort_causes(own, ab.get("source"), ab.get("reason"), ctx.prior(), service=request.lower())
-    return failed(f"{what}: the peer aborted right after our {request}-RQ instead of answering it ({how}); {note}",
-                  causes, **ev)
+    causes = judge.request_abort_causes(own, ab.get("source"), ab.get("reason"),
+                                        ctx.prior() if prior is ... else prior, service=request.lower())
+    if ab.get("source") is None:
+        return failed(msg("{what}: the peer aborted right after our {request}-RQ instead of answering it (the "
+                          "connection was closed); {note}", what=what, request=request, note=note), causes, **ev)
+    how = f"A-ABORT {ab.get('source_name') or ab.get('source')}, {ab.get('reason_name') or ab.get('reason')}"
+    return failed(msg("{what}: the peer aborted right after our {request}-RQ instead of answering it ({how}); "
+                      "{note}", what=what, request=request, how=how, note=note), causes, **ev)
 
 
-def _left(state: Any) -> str:
-    return "no step was created" if state in (None, "none") else f"the step is left {state}"
+def _left(state: Any) -> Msg:
+    return msg("no step was created") if state in (None, "none") else msg("the step is left {state}", state=state)
 
 
-def judge_mpps(wf: pw.WorkflowFacts, ctx: CheckContext, what: str) -> CheckResult:
-    """The facts of probes.workflow.mpps -> a finding (shared by mpps.cycle and the workflow chain)."""
+def mpps_target(ctx: CheckContext, text: str = "") -> Target:
+    """The MPPS SCP: `text` or the check's `mpps_target` param ("[AE@]HOST[:PORT]", as the CLI target) when
+    MPPS goes to another AE than the rest (a RIS beside the PACS), else the target. Our calling AE title and
+    the TLS settings and the user identity stay the target's."""
+    text = str(text or ctx.params.get("mpps_target") or "").strip()
+    if not text:
+        return ctx.target
+    try:
+        return dataclasses.replace(parse_target(text, calling_ae=ctx.target.calling_ae, tls=ctx.target.tls),
+                                   user_identity=ctx.target.user_identity)
+    except BadInput as exc:
+        raise BadInput(f"mpps_target: {exc}") from None
+
+
+def judge_mpps(wf: pw.WorkflowFacts, ctx: CheckContext, what: str, target: Target | None = None) -> CheckResult:
+    """The facts of probes.workflow.mpps -> a finding (shared by mpps.cycle and the workflow chain). `target`:
+    the MPPS SCP when it is not the check's target (the earlier checks then say nothing about it)."""
     f, extra = wf.dimse, wf.extra
-    _record_violations(ctx, f)
+    apart = target is not None and target != ctx.target
+    if not apart:  # another SCP's peer name and PDU violations are not the target's
+        _record_violations(ctx, f)
     ev = _base_evidence(f)
+    if apart:
+        assert target is not None
+        ev["mpps_target"] = target.id
+    prior = None if apart else ctx.prior()
     steps = extra.get("steps") or []
     ev.update(sop_instance_uid=extra.get("sop_instance_uid"), steps=steps, state=extra.get("state"),
               statuses=[s.get("status") for s in steps])
@@ -150,35 +211,40 @@ def judge_mpps(wf: pw.WorkflowFacts, ctx: CheckContext, what: str) -> CheckResul
         waiting = extra.get("waiting_for")
         if f.outcome == "timeout" and waiting:
             ev["waiting_for"] = waiting
-            causes = judge.no_response_causes("mpps-no-response", f.phase, ctx.prior(), service=waiting.lower())
-            return failed(f"{what}: no response to the {waiting}-RQ within the DIMSE timeout ({f.detail}); "
-                          f"{_left(extra.get('state'))}", causes, **ev)
+            causes = judge.no_response_causes("mpps-no-response", f.phase, prior, service=waiting.lower())
+            return failed(msg("{what}: no response to the {request}-RQ within the DIMSE timeout ({detail}); {left}",
+                              what=what, request=waiting, detail=f.detail, left=_left(extra.get("state"))),
+                          causes, **ev)
         if f.outcome == "aborted" and waiting and f.phase != "association":
-            return _aborted_request(f, ev, ctx, what, waiting, "mpps-refused", _left(extra.get("state")))
-        return not_completed(f, f"{what} failed", ev, prior=ctx.prior(),
+            return _aborted_request(f, ev, ctx, what, waiting, "mpps-refused", _left(extra.get("state")), prior)
+        return not_completed(f, msg("{what} failed", what=what), ev, prior=prior,
                              no_context_causes=("mpps-not-supported", "service-not-supported"))
     last = steps[-1] if steps else {}
     if last.get("category") not in ("success", "warning"):
         op = str(last.get("operation") or "")
         causes = judge.workflow_status_causes(last.get("status"), op.lower(), "mpps-refused")
-        return failed(f"{what}: the {op} was refused: {_mpps_why(last)}; {_left(extra.get('state'))}",
-                      causes, **ev)
-    done = " then ".join(f"{s['operation']} {s.get('status_hex') or ''}".strip() for s in steps)
+        return failed(msg("{what}: the {operation} was refused: {why}; {left}", what=what, operation=op,
+                          why=_mpps_why(last), left=_left(extra.get("state"))), causes, **ev)
+    done_steps = [f"{s['operation']} {s.get('status_hex') or ''}".strip() for s in steps]
+    done = cat(*done_steps[:1], *(msg(" then {step}", step=s) for s in done_steps[1:]))
     warn = next((s for s in steps if s.get("category") == "warning"), None)
     if warn is not None:
-        return warned(f"{what}: {done}, with a warning ({_mpps_why(warn)}); state {extra.get('state')}",
+        return warned(msg("{what}: {done}, with a warning ({why}); state {state}", what=what, done=done,
+                          why=_mpps_why(warn), state=extra.get("state")),
                       judge.status_causes(warn.get("status"), str(warn.get("operation") or "").lower()), **ev)
-    return passed(f"{what}: {done}; the step reached {extra.get('state')}", **ev)
+    return passed(msg("{what}: {done}; the step reached {state}", what=what, done=done, state=extra.get("state")),
+                  **ev)
 
 
 @check("mpps.cycle", depends=("assoc.ae-title",), title="MPPS N-CREATE + N-SET", timeout=120.0, writes=True,
-       params={"final": "COMPLETED"})
+       params={"final": "COMPLETED", "mpps_target": ""})
 async def mpps_cycle(ctx: CheckContext) -> CheckResult:
     final = str(ctx.params.get("final") or "COMPLETED").upper()
     if final not in MPPS_FINALS:
         raise BadInput(f"mpps.cycle final {final!r}: give COMPLETED or DISCONTINUED")
-    wf = await pw.mpps(ctx.target, stage="cycle", final=final, **service_kwargs(ctx))
-    return judge_mpps(wf, ctx, "MPPS")
+    target = mpps_target(ctx)
+    wf = await pw.mpps(target, stage="cycle", final=final, **service_kwargs(ctx))
+    return judge_mpps(wf, ctx, "MPPS", target)
 
 
 # ---------------------------------------------------------------------------------------- commitment.request
@@ -194,7 +260,7 @@ def _sources(ctx: CheckContext) -> list[Any]:
     return sources
 
 
-def judge_commitment(wf: pw.WorkflowFacts, ctx: CheckContext, what: str) -> CheckResult:
+def judge_commitment(wf: pw.WorkflowFacts, ctx: CheckContext, what: Text) -> CheckResult:
     """The facts of probes.workflow.commitment -> a finding (commitment.request and the workflow chain)."""
     f, extra = wf.dimse, wf.extra
     _record_violations(ctx, f)
@@ -214,46 +280,56 @@ def judge_commitment(wf: pw.WorkflowFacts, ctx: CheckContext, what: str) -> Chec
         return not_completed(f, what, ev)
     if action is None:
         if f.outcome == "timeout" and extra.get("waiting_for"):
-            return failed(f"{what}: no response to the N-ACTION-RQ within the DIMSE timeout ({f.detail})",
+            return failed(msg("{what}: no response to the N-ACTION-RQ within the DIMSE timeout ({detail})", what=what,
+                              detail=f.detail),
                           judge.no_response_causes("commitment-no-report", f.phase, ctx.prior(), service="n-action"),
                           **ev)
         if f.outcome == "aborted" and extra.get("waiting_for") == "N-ACTION" and f.phase != "association":
             return _aborted_request(f, ev, ctx, what, "N-ACTION", "commitment-refused",
-                                    "an archive that cannot report to our AE title often refuses so")
+                                    msg("an archive that cannot report to our AE title often refuses so"))
         if f.outcome == "no-context" and extra.get("waiting_for") == "N-ACTION":
-            return failed(f"{what}: the peer accepted no presentation context for Storage Commitment Push Model "
-                          f"({f.detail})", ("commitment-not-supported", "service-not-supported"), **ev)
+            return failed(msg("{what}: the peer accepted no presentation context for Storage Commitment Push Model "
+                              "({detail})", what=what, detail=f.detail),
+                          ("commitment-not-supported", "service-not-supported"), **ev)
         if extra.get("store_failed"):
             last = (extra.get("stores") or [{}])[-1]
-            return failed(f"{what} not requested: the C-STORE before it failed ({_status_text(f)})",
+            return failed(msg("{what} not requested: the C-STORE before it failed ({status})", what=what,
+                              status=_status_text(f)),
                           judge.status_causes(last.get("status"), "C-STORE"), **ev)
         if f.outcome != "ok":
-            return not_completed(f, f"{what} failed", ev, prior=ctx.prior(),
+            return not_completed(f, msg("{what} failed", what=what), ev, prior=ctx.prior(),
                                  no_context_causes=("store-missing-sop-class", "transfer-syntax-not-supported"))
     if action is not None and action.get("category") not in ("success", "warning"):
         causes = judge.workflow_status_causes(action.get("status"), "n-action", "commitment-refused")
-        return failed(f"{what}: the N-ACTION was refused: {_mpps_why(action)}", causes, **ev)
+        return failed(msg("{what}: the N-ACTION was refused: {why}", what=what, why=_mpps_why(action)), causes, **ev)
     causes = judge.commitment_causes(report_received=report is not None, failed=int((report or {}).get("failed") or 0),
                                      listener_connected=bool(extra.get("listener_connections"))
                                      if extra.get("listening") else None, listening=bool(extra.get("listening")))
     n = extra.get("requested") or 0
     if report is None:
-        wait = ctx.params.get("wait") or "the DIMSE timeout"
+        wait = ctx.params.get("wait")
         if extra.get("listening") and not extra.get("listener_connections"):
-            how = (f"and it never connected to our listener on port {ctx.params.get('listen_port')} (it does not know "
-                   f"our AE title {ctx.target.calling_ae}, or cannot reach this host)")
+            how = msg("and it never connected to our listener on port {port} (it does not know our AE title "
+                      "{calling}, or cannot reach this host)", port=ctx.params.get("listen_port"),
+                      calling=ctx.target.calling_ae)
         elif extra.get("listening"):
-            how = f"though it associated to our listener (as {', '.join(extra['listener_connections'])})"
+            how = msg("though it associated to our listener (as {callers})",
+                      callers=", ".join(extra["listener_connections"]))
         else:
-            how = "on this association (give --listen PORT if it reports on a new one)"
-        return failed(f"{what}: the N-ACTION was accepted but no N-EVENT-REPORT came within {wait} s, {how}",
-                      causes, **ev)
+            how = msg("on this association (give --listen PORT if it reports on a new one)")
+        if not wait:
+            return failed(msg("{what}: the N-ACTION was accepted but no N-EVENT-REPORT came within the DIMSE "
+                              "timeout s, {how}", what=what, how=how), causes, **ev)
+        return failed(msg("{what}: the N-ACTION was accepted but no N-EVENT-REPORT came within {wait} s, {how}",
+                          what=what, wait=wait, how=how), causes, **ev)
     if report["failed"]:
         first = report["failed_items"][0] if report["failed_items"] else {}
-        return failed(f"{what}: {report['failed']} of {n} instance(s) not committed (first: "
-                      f"{first.get('failure_reason_hex')} {first.get('reason_name')})", causes, **ev)
-    return passed(f"{what}: all {report['success']} of {n} instance(s) committed (report via {report['via']}, "
-                  f"event type {report.get('event_type_id')}, after {extra.get('report_ms')} ms)", **ev)
+        return failed(msg("{what}: {failed} of {n} instance(s) not committed (first: {reason_hex} {reason_name})",
+                          what=what, failed=report["failed"], n=n, reason_hex=first.get("failure_reason_hex"),
+                          reason_name=first.get("reason_name")), causes, **ev)
+    return passed(msg("{what}: all {success} of {n} instance(s) committed (report via {via}, event type "
+                      "{event_type}, after {ms} ms)", what=what, success=report["success"], n=n, via=report["via"],
+                      event_type=report.get("event_type_id"), ms=extra.get("report_ms")), **ev)
 
 
 def _wait(ctx: CheckContext) -> float:
@@ -270,7 +346,7 @@ async def commitment_request(ctx: CheckContext) -> CheckResult:
                              listen_port=int(ctx.params.get("listen_port") or 0),
                              listen_host=str(ctx.params.get("listen_host") or "127.0.0.1"), wait=_wait(ctx),
                              **service_kwargs(ctx))
-    return judge_commitment(wf, ctx, "Storage Commitment")
+    return judge_commitment(wf, ctx, msg("Storage Commitment"))
 
 
 # --------------------------------------------------------------------------------------- assoc.user-identity
@@ -296,8 +372,16 @@ def _secret(params: Mapping[str, Any], file_key: str, env_key: str, what: str) -
     return b""
 
 
-def identity_from_params(params: Mapping[str, Any]) -> tuple[int, bytes, bytes]:
-    """(identity type, primary field, secondary field) from the check's params; type 0 = none configured."""
+_IDENTITY_PARAMS = ("type", "username", "passcode_file", "passcode_env", "token_file", "token_env")
+
+
+def identity_from_params(params: Mapping[str, Any], default: Any = None) -> tuple[int, bytes, bytes]:
+    """(identity type, primary field, secondary field) from the check's params; type 0 = none configured.
+    `default`: the target's user identity (--user... or the playbook target's), used when the params name
+    none; an identity in the params (--set) replaces it whole."""
+    if default is not None and not any(params.get(k) for k in _IDENTITY_PARAMS):
+        from ...user_identity import identity_fields
+        return identity_fields(default)
     kind = str(params.get("type") or "").strip().lower()
     username = str(params.get("username") or "").encode("utf-8")
     passcode = _secret(params, "passcode_file", "passcode_env", "user identity passcode")
@@ -320,18 +404,22 @@ def identity_from_params(params: Mapping[str, Any]) -> tuple[int, bytes, bytes]:
     return code, username, passcode if code == 2 else b""
 
 
-_TYPE_NAMES = {1: "a user name", 2: "a user name and passcode", 3: "a Kerberos ticket", 4: "a SAML assertion",
-               5: "a JWT"}
+_TYPE_NAMES = {1: msg("a user name"), 2: msg("a user name and passcode"), 3: msg("a Kerberos ticket"),
+               4: msg("a SAML assertion"), 5: msg("a JWT")}
 
 
-def _how(attempt: Mapping[str, Any]) -> str:
+def _how(attempt: Mapping[str, Any]) -> Text:
     if attempt.get("outcome") == "rejected":
         rj = attempt.get("reject") or {}
         codes = f"{rj.get('result')}/{rj.get('source')}/{rj.get('reason')}"
-        return f"rejected ({codes} {rj.get('reason_name', '')})".strip()
+        return msg("rejected ({codes} {reason})", codes=codes, reason=rj.get("reason_name", ""))
     if attempt.get("outcome") == "aborted":
         ab = attempt.get("abort") or {}
-        return f"aborted ({ab.get('source_name') or 'connection closed'})"
+        if ab.get("source_name"):
+            return msg("aborted ({source})", source=ab["source_name"])
+        return msg("aborted (connection closed)")
+    if attempt.get("outcome") == "accepted":
+        return msg("accepted")
     return str(attempt.get("outcome"))
 
 
@@ -339,7 +427,7 @@ def _how(attempt: Mapping[str, Any]) -> str:
        params={"type": "", "username": "", "passcode_file": "", "passcode_env": "", "token_file": "",
                "token_env": "", "positive_response": True, "compare": True})
 async def user_identity(ctx: CheckContext) -> CheckResult:
-    code, primary, secondary = identity_from_params(ctx.params)
+    code, primary, secondary = identity_from_params(ctx.params, ctx.target.user_identity)
     positive = bool(ctx.params.get("positive_response", True))
     facts = await pw.user_identity(ctx.target, code, primary, secondary, positive_response=positive,
                                    compare=bool(ctx.params.get("compare", True)), max_pdu=ctx.options.max_pdu,
@@ -355,39 +443,48 @@ async def user_identity(ctx: CheckContext) -> CheckResult:
     causes = judge.user_identity_causes(w, wo, positive_response=positive, dummy=facts["dummy"], decoy=decoy)
     if facts["dummy"]:
         if wo and wo.get("outcome") == "accepted":
-            return passed("no user identity configured; the peer accepts associations without one", **ev)
+            return passed(msg("no user identity configured; the peer accepts associations without one"), **ev)
         if causes:
-            return failed(f"the association without a user identity was {_how(wo or {})}, with a bare user name "
-                          f"{_how(w or {})}: the peer wants a user identity (configure one: username and "
-                          f"passcode_file, or token_file)", causes, **ev)
-        return skipped(f"the association is {_how(wo or {})} with or without a user identity: not an identity "
-                       f"problem (assoc.ae-title explains it)", **ev)
-    what = _TYPE_NAMES.get(facts["identity_type"], "a user identity")
+            return failed(msg("the association without a user identity was {without}, with a bare user name {bare}: "
+                              "the peer wants a user identity (configure one: username and passcode_file, or "
+                              "token_file)", without=_how(wo or {}), bare=_how(w or {})), causes, **ev)
+        return skipped(_not_identity(_how(wo or {})), **ev)
+    what = _TYPE_NAMES.get(facts["identity_type"], msg("a user identity"))
     w = w or {}
     if w.get("outcome") == "accepted":
         if causes:
-            extra = " and without one too" if wo and wo.get("outcome") == "accepted" else ""
-            return warned(f"the peer accepted the association with {what}{extra} but sent no User Identity "
-                          f"response although we asked for one: it does not check identities (positive response "
-                          f"requested, none in the A-ASSOCIATE-AC)", causes, **ev)
+            if wo and wo.get("outcome") == "accepted":
+                what = msg("{what} and without one too", what=what)
+            return warned(msg("the peer accepted the association with {what} but sent no User Identity response "
+                              "although we asked for one: it does not check identities (positive response "
+                              "requested, none in the A-ASSOCIATE-AC)", what=what), causes, **ev)
         if not positive:
-            return passed(f"the peer accepted the association with {what} (no positive response requested)", **ev)
+            return passed(msg("the peer accepted the association with {what} (no positive response requested)",
+                              what=what), **ev)
         if decoy is not None:
-            return passed(f"the peer accepted {what} and {_how(decoy)} a wrong one: it verifies identities, though "
-                          f"it sends no User Identity response (PS3.7 D.3.3.7.2 asks for an empty one)", **ev)
-        return passed(f"the peer accepted {what} and confirmed it (User Identity server response, "
-                      f"{w.get('server_response_length', 0)} bytes)", **ev)
+            return passed(msg("the peer accepted {what} and {how} a wrong one: it verifies identities, though it "
+                              "sends no User Identity response (PS3.7 D.3.3.7.2 asks for an empty one)", what=what,
+                              how=_how(decoy)), **ev)
+        return passed(msg("the peer accepted {what} and confirmed it (User Identity server response, {n} bytes)",
+                          what=what, n=w.get("server_response_length", 0)), **ev)
     if w.get("outcome") in ("rejected", "aborted"):
         if causes:
-            without = f"; without one it is {_how(wo)}" if wo else ""
-            return failed(f"the association with {what} was {_how(w)}{without}", causes, **ev)
-        return skipped(f"the association is {_how(w)} with or without a user identity: not an identity problem "
-                       f"(assoc.ae-title explains it)", **ev)
+            if wo:
+                return failed(msg("the association with {what} was {how}; without one it is {without}", what=what,
+                                  how=_how(w), without=_how(wo)), causes, **ev)
+            return failed(msg("the association with {what} was {how}", what=what, how=_how(w)), causes, **ev)
+        return skipped(_not_identity(_how(w)), **ev)
     if w.get("outcome") == "connect-failed":
-        return failed(f"user identity not tried: the connection failed ({w.get('detail')})",
+        return failed(msg("user identity not tried: the connection failed ({detail})", detail=w.get("detail")),
                       judge.connect_causes(str(w.get("connect_outcome") or ""), ctx.prior()), **ev)
-    return failed(f"user identity not tried: {w.get('outcome')} ({w.get('detail', '')})",
+    return failed(msg("user identity not tried: {outcome} ({detail})", outcome=w.get("outcome"),
+                      detail=w.get("detail", "")),
                   judge.timeout_causes("association", ctx.prior()), **ev)
+
+
+def _not_identity(how: Text) -> Msg:
+    return msg("the association is {how} with or without a user identity: not an identity problem (assoc.ae-title "
+               "explains it)", how=how)
 
 
 # ------------------------------------------------------------------------------ the IHE Scheduled Workflow chain
@@ -408,13 +505,14 @@ def _chain_entry(ctx: CheckContext) -> dict[str, Any]:
 
 
 @check("workflow.mpps-start", depends=("mwl.find",), title="Workflow: MPPS IN PROGRESS", timeout=120.0,
-       writes=True, params={})
+       writes=True, params={"mpps_target": ""})
 async def chain_mpps_start(ctx: CheckContext) -> CheckResult:
     entry = _chain_entry(ctx)
-    wf = await pw.mpps(ctx.target, stage="create", entry=entry or None, **service_kwargs(ctx))
+    target = mpps_target(ctx)
+    wf = await pw.mpps(target, stage="create", entry=entry or None, **service_kwargs(ctx))
     from dataclasses import replace
 
-    result = judge_mpps(wf, ctx, "MPPS N-CREATE (IN PROGRESS)")
+    result = judge_mpps(wf, ctx, "MPPS N-CREATE (IN PROGRESS)", target)
     return replace(result, evidence={**result.evidence, "study_instance_uid": entry.get("StudyInstanceUID") or None,
                                      "from_worklist": bool(entry)})
 
@@ -442,13 +540,14 @@ async def chain_store(ctx: CheckContext) -> CheckResult:
               series_instance_uid=str(ds.SeriesInstanceUID), stores=f.stores)
     bad = next((s for s in f.stores if s.get("category") == "failure"), None)
     if f.outcome != "ok" and bad is None:
-        return not_completed(f, "C-STORE failed", ev, prior=ctx.prior(),
+        return not_completed(f, msg("C-STORE failed"), ev, prior=ctx.prior(),
                              no_context_causes=("store-missing-sop-class", "transfer-syntax-not-supported"))
     if bad is not None:
         causes = judge.status_causes(bad.get("status"), "C-STORE") if bad.get("status") is not None else \
             ("store-missing-sop-class",)
-        return failed(f"C-STORE of the performed instance failed: {_mpps_why(bad)}", causes, **ev)
-    return passed(f"C-STORE of one synthetic instance of the performed study: {_status_text(f)}", **ev)
+        return failed(msg("C-STORE of the performed instance failed: {why}", why=_mpps_why(bad)), causes, **ev)
+    return passed(msg("C-STORE of one synthetic instance of the performed study: {status}", status=_status_text(f)),
+                  **ev)
 
 
 @check("workflow.commit", depends=("workflow.store",), title="Workflow: storage commitment", timeout=300.0,
@@ -463,20 +562,22 @@ async def chain_commit(ctx: CheckContext) -> CheckResult:
     wf = await pw.commitment(ctx.target, [ref], store=False, listen_port=int(ctx.params.get("listen_port") or 0),
                              listen_host=str(ctx.params.get("listen_host") or "127.0.0.1"), wait=_wait(ctx),
                              **service_kwargs(ctx))
-    return judge_commitment(wf, ctx, "Storage Commitment of the performed instance")
+    return judge_commitment(wf, ctx, msg("Storage Commitment of the performed instance"))
 
 
 @check("workflow.mpps-complete", depends=("workflow.commit",), title="Workflow: MPPS COMPLETED", timeout=120.0,
-       writes=True, params={"final": "COMPLETED"})
+       writes=True, params={"final": "COMPLETED", "mpps_target": ""})
 async def chain_mpps_complete(ctx: CheckContext) -> CheckResult:
     final = str(ctx.params.get("final") or "COMPLETED").upper()
     if final not in MPPS_FINALS:
         raise BadInput(f"workflow.mpps-complete final {final!r}: give COMPLETED or DISCONTINUED")
     started, stored = _evidence(ctx, "workflow.mpps-start"), _evidence(ctx, "workflow.store")
     images = ((str(stored.get("sop_class_uid")), str(stored.get("sop_instance_uid"))),)
-    wf = await pw.mpps(ctx.target, stage="set", final=final, instance_uid=str(started.get("sop_instance_uid")),
+    # The N-SET goes where the N-CREATE went (only that SCP holds the step): workflow.mpps-start's mpps_target
+    target = mpps_target(ctx, str(ctx.params.get("mpps_target") or started.get("mpps_target") or ""))
+    wf = await pw.mpps(target, stage="set", final=final, instance_uid=str(started.get("sop_instance_uid")),
                        images=images, **service_kwargs(ctx))
-    return judge_mpps(wf, ctx, f"MPPS N-SET ({final})")
+    return judge_mpps(wf, ctx, f"MPPS N-SET ({final})", target)
 
 
 @check("workflow.readback", depends=("workflow.mpps-complete",), title="Workflow: C-FIND read-back",
@@ -492,12 +593,14 @@ async def chain_readback(ctx: CheckContext) -> CheckResult:
     ev = _base_evidence(f)
     ev.update(keys=keys, matches=f.matches, results=f.results[:5])
     if f.outcome != "ok":
-        return not_completed(f, "C-FIND read-back failed", ev, prior=ctx.prior(),
+        return not_completed(f, msg("C-FIND read-back failed"), ev, prior=ctx.prior(),
                              no_context_causes=("service-not-supported", "abstract-syntax-not-supported"))
     if f.category != "success":
-        return failed(f"C-FIND read-back failed: {_status_text(f)}", judge.status_causes(f.status, "C-FIND"), **ev)
+        return failed(msg("C-FIND read-back failed: {status}", status=_status_text(f)),
+                      judge.status_causes(f.status, "C-FIND"), **ev)
     if f.matches == 0:
-        return failed("C-FIND read-back: the study just stored and committed is not found at STUDY level (indexing "
-                      "lags, or stored to another archive than the one queried)", ("find-no-matches",), **ev)
-    return passed(f"C-FIND read-back: the performed study is found ({f.matches} match"
-                  f"{'' if f.matches == 1 else 'es'})", **ev)
+        return failed(msg("C-FIND read-back: the study just stored and committed is not found at STUDY level "
+                          "(indexing lags, or stored to another archive than the one queried)"),
+                      ("find-no-matches",), **ev)
+    return passed(counted(f.matches, "C-FIND read-back: the performed study is found ({n} match)",
+                          "C-FIND read-back: the performed study is found ({n} matches)"), **ev)

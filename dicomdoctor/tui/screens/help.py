@@ -13,7 +13,9 @@ _ABOUT = ("Type a target as AE@host:port (the called AE title, then the host and
           "the playbook runs, each check appears as it runs (RUN.., then PASS, WARN, FAIL, SKIP or ERROR) "
           "with its duration, and the verdict sums them up. When the run ends the first failing check is "
           "selected; the pane below the list shows its summary, evidence and the likely causes, most likely "
-          "first, with fixes. Several targets may be given, separated by commas.")
+          "first, with fixes. Several targets may be given, separated by commas. The workflow playbook "
+          "(worklist, MPPS, store, storage commitment, read-back; it writes to the peer) shows, for each "
+          "finding of its target, the chain: each step's status in order and where it broke.")
 _KEYS = """Keys
   r        run the playbook again
   e        export the report (HTML, Markdown or JSON)

@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ...engine.model import Finding
+from ..session import WORKFLOW_CHAIN, workflow_chain
 from ..widgets import FindingDetail, FindingsTable, TargetForm
 from ..widgets.findings import row_key, split_key
 
@@ -83,8 +84,11 @@ class MainScreen(Screen[None]):
         self.running.discard(key)
         self.findings[key] = finding
         self.table.check_finished(finding)
-        if self.table.key_at_cursor() == key:
-            self._show(key)
+        cursor = self.table.key_at_cursor()
+        # The finding under the cursor, or another finding of its target whose workflow chain just moved on.
+        if cursor == key or (cursor in self.findings and finding.check in WORKFLOW_CHAIN
+                             and split_key(cursor)[0] == finding.target):
+            self._show(cursor)
 
     def run_finished(self, verdict: str, select: Finding | None) -> None:
         self.set_verdict(verdict)
@@ -132,6 +136,7 @@ class MainScreen(Screen[None]):
             return
         finding = self.findings.get(key)
         if finding is not None:
-            self.detail.show_finding(finding, lang=self.lang, multi_target=self.multi_target)
+            self.detail.show_finding(finding, lang=self.lang, multi_target=self.multi_target,
+                                     chain=workflow_chain(self.findings.values(), finding.target))
         elif key in self.running:
             self.detail.show_running(*split_key(key))

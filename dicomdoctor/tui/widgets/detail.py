@@ -3,6 +3,8 @@ context matrix, key: value lines otherwise), and the ranked causes with explanat
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -10,8 +12,9 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from ...engine.model import Finding
+from ...engine.model import Finding, Status
 from ...report._common import STATUS_WORD, KeyValues, evidence_blocks, fmt_duration, labels
+from ..session import ChainStep
 from .findings import STATUS_STYLE
 
 # A list of records longer than this is cut in the pane (the exported report has them all).
@@ -50,7 +53,8 @@ class FindingDetail(VerticalScroll):
     def show_running(self, target: str, check: str) -> None:
         self.show_message(f"{check} on {target}: running…")
 
-    def show_finding(self, finding: Finding, *, lang: str = "en", multi_target: bool = False) -> None:
+    def show_finding(self, finding: Finding, *, lang: str = "en", multi_target: bool = False,
+                     chain: Sequence[ChainStep] = ()) -> None:
         lb = labels(lang)
         head = Text()
         head.append(STATUS_WORD[finding.status], style=STATUS_STYLE[finding.status])
@@ -62,6 +66,9 @@ class FindingDetail(VerticalScroll):
             head.append(f"\n{lb['target']}: {finding.target}", style="dim")
         widgets: list[Widget] = [Static(head, classes="detail-head"),
                                  Static(finding.summary, classes="detail-summary", markup=False)]
+        if chain:
+            widgets += [Static("Workflow chain", classes="detail-heading"),
+                        Static(chain_text(chain, finding.check), classes="detail-chain")]
         blocks = evidence_blocks(finding.evidence, max_rows=MAX_TABLE_ROWS)
         if blocks:
             widgets.append(Static(lb["evidence"], classes="detail-heading"))
@@ -113,3 +120,25 @@ class FindingDetail(VerticalScroll):
         if asked == self._asked:
             self.shown = what
             self.post_message(self.Shown(what))
+
+
+def chain_text(chain: Sequence[ChainStep], current: str = "") -> Text:
+    """The chain on one flowing line: each step with its status word, in order, "broke here" after the step
+    where it broke, the step shown in the pane underlined; if nothing broke but the chain did not start,
+    what stopped it (the first step's skip reason)."""
+    text = Text()
+    for n, step in enumerate(chain):
+        if n:
+            text.append(" → ", style="dim")
+        text.append(step.check, style="underline" if step.check == current else "")
+        text.append(" ")
+        if step.status is None:
+            text.append("…", style="italic")
+        else:
+            text.append(STATUS_WORD[step.status], style=STATUS_STYLE[step.status])
+        if step.broke:
+            text.append(" ◀ broke here", style="bold")
+    first = chain[0] if chain else None
+    if first is not None and not any(s.broke for s in chain) and first.status is Status.SKIP and first.summary:
+        text.append(f"\nnot started: {first.summary}", style="dim")
+    return text
