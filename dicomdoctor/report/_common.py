@@ -235,7 +235,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "confidence": "可信度 {c}",
         "unknown": "未知",
         "address": "地址",
-        "ae_titles": "AE 标题",
+        "ae_titles": "AE 名称",
         "ae_pair": "被叫 {called}，主叫 {calling}",
         "yes": "是",
         "no": "否",
