@@ -481,11 +481,14 @@ def sop_class_causes(dataset_uid: str | None, meta_uid: str | None) -> tuple[tup
 # -------------------------------------------------------------------------------- AE titles behind a reject
 
 def judge_ae_reject(result: int, source: int, reason: int, prior: Prior | None = None, *,
-                    called_ae_right: bool = False, refused_alike: bool = False) -> Judgement:
+                    called_ae_right: bool = False, refused_alike: bool = False,
+                    identity_proposed: bool = True) -> Judgement:
     """A reject judged with what AE probing saw. Some archives answer 1/1/7 ("called AE not recognised") or
     1/1/1 when it is the calling AE, or the calling host, they refuse. `called_ae_right`: the same called AE
     was accepted from another (random) calling AE; `refused_alike`: every called title we probed, and a random
-    calling AE, were refused the same way, so nothing shows that our called AE is the one at fault."""
+    calling AE, were refused the same way, so nothing shows that our called AE is the one at fault.
+    `identity_proposed`: our requests carried a user identity; when they did not, a "no reason given" refusal
+    of every title alike is also what an archive that requires one sends (it cannot say so in a reject)."""
     base = judge_reject(result, source, reason, prior)
     calling = ("calling-ae-not-recognized", "calling-host-mismatch")
     if source != 1 or reason not in (1, 7):
@@ -498,6 +501,8 @@ def judge_ae_reject(result: int, source: int, reason: int, prior: Prior | None =
             evidence={**base.evidence, "called_ae_right": True})
     if refused_alike:
         first = base.causes[:1]
+        if reason == 1 and not identity_proposed:
+            first = first + ("user-identity-required",)
         causes = first + calling + tuple(c for c in base.causes[1:] if c not in calling)
         return Judgement(tuple(dict.fromkeys(causes)), confidence="low", rule="judge.judge_ae_reject", note=msg(
             "every called AE title we tried was refused the same way, from a random calling AE title too: either "

@@ -104,3 +104,11 @@ def test_mixed_3_and_4_trust_the_answer_to_implicit_vr() -> None:
     assert judge.refusal_causes(unknown)[0] == "abstract-syntax-not-supported"
     narrow = judge.class_answers([ctx(CT, IMPL, 4), ctx(CT, J2K, 3)])[0]
     assert judge.refusal_causes(narrow)[0] == "transfer-syntax-not-supported"
+
+
+def test_no_reason_refused_alike_without_an_identity_names_user_identity_second() -> None:
+    # An archive that requires a user identity can only say "no reason given" (1/1/1) in its reject.
+    bare = judge.judge_ae_reject(1, 1, 1, None, refused_alike=True, identity_proposed=False)
+    assert bare.causes[:2] == ("reject-no-reason", "user-identity-required")
+    sent = judge.judge_ae_reject(1, 1, 1, None, refused_alike=True, identity_proposed=True)
+    assert sent.causes[1] != "user-identity-required"

@@ -251,7 +251,8 @@ async def ae_title(ctx: CheckContext) -> CheckResult:
     if ae.accepted_called_ae and ae.accepted_called_ae != called and ae.calling_ae_checked and rj.reason != 3:
         parts.append(msg(", but it does not accept our calling AE title {calling} either", calling=calling))
     verdict = judge.judge_ae_reject(rj.result, rj.source, rj.reason, _ae_prior(ctx, first, ae),
-                                    called_ae_right=bool(ae.called_ae_right), refused_alike=ae.refused_alike)
+                                    called_ae_right=bool(ae.called_ae_right), refused_alike=ae.refused_alike,
+                                    identity_proposed=ctx.target.user_identity is not None)
     if ae.probed:
         more: Text = "" if ae.mode == "wide" or ae.accepted_called_ae or ae.called_ae_right else \
             msg("; --guess-ae wide tries the long list of vendor defaults")
