@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -51,29 +51,11 @@ def ct_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return peers.write_cts(tmp_path_factory.mktemp("ct"), 3)
 
 
-class _Factory:
-    def __init__(self, start: Callable[..., Any]) -> None:
-        self._start = start
-        self.started: list[Any] = []
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        peer = self._start(*args, **kwargs)
-        self.started.append(peer)
-        return peer
-
-    def stop_all(self) -> None:
-        for peer in reversed(self.started):
-            try:
-                peer.stop()
-            except Exception:
-                pass
-
-
 @pytest.fixture
 def storescp(tmp_path: Path) -> Iterator[Callable[..., peers.Peer]]:
     """`storescp(*flags, ae_title="STORESCP", port=None, out_dir=None)` -> Peer (/usr/bin/storescp)."""
     _need(peers.STORESCP)
-    f = _Factory(lambda *a, **k: peers.start_storescp(tmp_path / "peers", *a, **k))
+    f = peers.Factory(lambda *a, **k: peers.start_storescp(tmp_path / "peers", *a, **k))
     yield f
     f.stop_all()
 
@@ -82,7 +64,7 @@ def storescp(tmp_path: Path) -> Iterator[Callable[..., peers.Peer]]:
 def dcmqrscp(tmp_path: Path) -> Iterator[Callable[..., peers.Peer]]:
     """`dcmqrscp(ae_title="QRSCP", hosts={AE: (host, port)}, preload=[files], extra_args=())` -> Peer."""
     _need(peers.DCMQRSCP)
-    f = _Factory(lambda **k: peers.start_dcmqrscp(tmp_path / "peers", **k))
+    f = peers.Factory(lambda **k: peers.start_dcmqrscp(tmp_path / "peers", **k))
     yield f
     f.stop_all()
 
@@ -92,7 +74,7 @@ def orthanc(tmp_path: Path) -> Iterator[Callable[..., peers.OrthancPeer]]:
     """`orthanc(ae_title="ORTHANC", tls=CertPair, tls_trusted=[...], tls_client_required=False,
     modalities={...}, preload=[files], **orthanc_options)` -> OrthancPeer (also .http_port, .upload())."""
     _need(peers.ORTHANC)
-    f = _Factory(lambda **k: peers.start_orthanc(tmp_path / "peers", **k))
+    f = peers.Factory(lambda **k: peers.start_orthanc(tmp_path / "peers", **k))
     yield f
     f.stop_all()
 
@@ -101,6 +83,6 @@ def orthanc(tmp_path: Path) -> Iterator[Callable[..., peers.OrthancPeer]]:
 def pynetdicom_scp() -> Iterator[Callable[..., peers.PynetdicomSCP]]:
     """`pynetdicom_scp(ae_title="PYNETDICOM", max_pdu=16384, handlers=(), store_status=0, ...)`."""
     pytest.importorskip("pynetdicom")
-    f = _Factory(lambda **k: peers.start_pynetdicom_scp(**k))
+    f = peers.Factory(lambda **k: peers.start_pynetdicom_scp(**k))
     yield f
     f.stop_all()

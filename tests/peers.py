@@ -40,6 +40,28 @@ LOOPBACK = "127.0.0.1"
 START_TIMEOUT = 20.0  # seconds for a peer to open its port; Orthanc takes ~1 s, dcmtk a few ms
 
 
+class Factory:
+    """A fixture's peer starter: `f(*args, **kw)` starts one (`start`) and returns it, or what `view` makes of
+    it (the simulator's target text); `stop_all()` at teardown stops every one started, newest first."""
+
+    def __init__(self, start: Callable[..., Any], view: Callable[[Any], Any] | None = None) -> None:
+        self._start = start
+        self._view = view
+        self.started: list[Any] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        peer = self._start(*args, **kwargs)
+        self.started.append(peer)
+        return self._view(peer) if self._view else peer
+
+    def stop_all(self) -> None:
+        for peer in reversed(self.started):
+            try:
+                peer.stop()
+            except Exception:
+                pass
+
+
 def free_port(host: str = LOOPBACK) -> int:
     """A port nothing listens on right now (bind port 0, read it back, close). Racy by nature, but loopback
     ports are plentiful and the peers are started at once."""

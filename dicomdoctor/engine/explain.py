@@ -31,7 +31,7 @@ from itertools import zip_longest
 from typing import Any, Callable
 
 from ..errors import BadInput
-from ..messages import Msg, Text, msg, render
+from ..messages import Msg, Text, msg, norm_lang, render
 from . import judge
 from .kb import KnowledgeBase, load_kb
 
@@ -68,7 +68,7 @@ _LABELS = {
 
 def labels(lang: str = "en") -> dict[str, str]:
     """The renderers' labels in `lang` (English when the language is unknown)."""
-    return _LABELS.get(lang, _LABELS.get(lang.split("-")[0], _LABELS["en"]))
+    return _LABELS.get(norm_lang(lang), _LABELS["en"])
 
 
 # ------------------------------------------------------------------------------------------ statuses

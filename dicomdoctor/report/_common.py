@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..engine.model import Finding, Report, Status, TargetResult
+from ..messages import norm_lang
 
 STATUS_WORD = {
     Status.PASS: "PASS",
@@ -331,7 +332,7 @@ _LABELS: dict[str, dict[str, str]] = {
 def labels(lang: str) -> dict[str, str]:
     """Labels for `lang` ("zh-CN" -> zh), English for anything unknown and for any missing key."""
     base = _LABELS["en"]
-    table = _LABELS.get((lang or "en").split("-")[0].split("_")[0].lower())
+    table = _LABELS.get(norm_lang(lang))
     return base if table is None else {**base, **table}
 
 

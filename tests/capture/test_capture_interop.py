@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -18,33 +18,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 import peers  # noqa: E402
 
 from dicomdoctor.capture import analyse_file  # noqa: E402
-from dicomdoctor.capture.live import CaptureError, record  # noqa: E402
 from dicomdoctor.cli import main  # noqa: E402
 
 pytestmark = pytest.mark.interop
-
-
-@pytest.fixture
-def capture(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """`with capture(port, ...) as path:` records loopback TCP to/from those ports into a pcap."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def _cap(*ports: int, name: str = "session.pcap", pcapng: bool = False) -> Iterator[Path]:
-        path = tmp_path / name
-        try:
-            ctx = record(str(path), [(peers.LOOPBACK, ports[0])], extra_ports=ports[1:], pcapng=pcapng,
-                         tool="dumpcap" if pcapng else None)
-            cap = ctx.__enter__()
-        except CaptureError as exc:
-            pytest.skip(f"cannot capture on lo: {exc}")
-        try:
-            yield path
-        finally:
-            ctx.__exit__(None, None, None)
-        assert cap.proc is None
-
-    yield _cap
 
 
 def _by_check(report: Any) -> dict[str, list[Any]]:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -23,7 +22,6 @@ import peers  # noqa: E402
 import workflow_peers as wp  # noqa: E402
 
 from dicomdoctor.capture import analyse_file  # noqa: E402
-from dicomdoctor.capture.live import CaptureError, record  # noqa: E402
 
 interop = pytest.mark.interop
 SECRET = "s3cret-Passcode-42"
@@ -31,37 +29,11 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "capture"
 
 
 @pytest.fixture
-def capture(tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """`with capture(port, ...) as path:` records loopback TCP to/from those ports into a pcap."""
-
-    @contextmanager
-    def _cap(*ports: int, name: str = "session.pcap") -> Iterator[Path]:
-        path = tmp_path / name
-        try:
-            ctx = record(str(path), [(peers.LOOPBACK, ports[0])], extra_ports=ports[1:])
-            ctx.__enter__()
-        except CaptureError as exc:
-            pytest.skip(f"cannot capture on lo: {exc}")
-        try:
-            yield path
-        finally:
-            ctx.__exit__(None, None, None)
-
-    yield _cap
-
-
-@pytest.fixture
 def scps() -> Iterator[Callable[..., wp.WorkflowSCP]]:
     pytest.importorskip("pynetdicom")
-    started: list[wp.WorkflowSCP] = []
-
-    def start(kind: str, **kw: Any) -> wp.WorkflowSCP:
-        scp = {"mpps": wp.start_mpps_scp, "commit": wp.start_commitment_scp}[kind](**kw)
-        started.append(scp)
-        return scp
-    yield start
-    for s in started:
-        s.stop()
+    f = peers.Factory(lambda kind, **kw: {"mpps": wp.start_mpps_scp, "commit": wp.start_commitment_scp}[kind](**kw))
+    yield f
+    f.stop_all()
 
 
 def dd(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -17,6 +17,7 @@ import yaml
 
 from dicomdoctor import cli, messages
 from dicomdoctor.sim import SimulatorThread
+import peers
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 MINE = ("net.dns", "net.reachable", "tls.handshake", "assoc.ae-title", "assoc.presentation-contexts",
@@ -107,17 +108,13 @@ def assert_chinese(findings: list[dict[str, Any]], expect: Iterable[str] = MINE)
 
 @pytest.fixture
 def simulator() -> Iterator[Callable[..., SimulatorThread]]:
-    started: list[SimulatorThread] = []
-
     def start(*faults: str) -> SimulatorThread:
         sim = SimulatorThread("SIM", list(faults), seed=4)
         sim.start()
-        started.append(sim)
         return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
+    f = peers.Factory(start)
+    yield f
+    f.stop_all()
 
 
 def test_the_fragments_cover_the_catalogues() -> None:

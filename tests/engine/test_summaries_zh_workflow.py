@@ -16,22 +16,21 @@ import pytest
 
 from dicomdoctor.cli import main
 from dicomdoctor.sim.server import SimulatorThread
+import peers
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
 def sim() -> Iterator[Callable[..., str]]:
-    started: list[SimulatorThread] = []
-
-    def start(*faults: str) -> str:
+    """`sim(*faults)` -> the target text of a started simulator."""
+    def start(*faults: str) -> SimulatorThread:
         s = SimulatorThread("SIMULATOR", list(faults))
         s.start()
-        started.append(s)
-        return s.target()
-    yield start
-    for s in started:
-        s.stop()
+        return s
+    f = peers.Factory(start, view=lambda s: s.target())
+    yield f
+    f.stop_all()
 
 
 def diagnose(tmp_path: Path, target: str, *args: str, lang: str = "zh") -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ from dicomdoctor.engine.runner import run
 from dicomdoctor.net.timeouts import Timeouts
 from dicomdoctor.sim.server import SimulatorThread
 from dicomdoctor.target import DEFAULT_CALLING_AE, parse_target
+import peers
 
 pytestmark = pytest.mark.interop
 
@@ -26,18 +27,15 @@ OPTIONS = RunOptions(timeouts=Timeouts(5, 5, 5, 5))
 
 @pytest.fixture
 def sim() -> Iterator[Callable[..., SimulatorThread]]:
-    started: list[SimulatorThread] = []
-
     def start(*faults: str, report_to: int | None = None) -> SimulatorThread:
         # report_to: the port where the simulator reaches our AE title (its move destinations, --move-dest).
         dests = {DEFAULT_CALLING_AE: ("127.0.0.1", report_to)} if report_to else {}
         s = SimulatorThread("SIMULATOR", list(faults), move_destinations=dests)
         s.start()
-        started.append(s)
         return s
-    yield start
-    for s in started:
-        s.stop()
+    f = peers.Factory(start)
+    yield f
+    f.stop_all()
 
 
 def commit(target: str, **params: Any) -> Finding:

@@ -24,15 +24,9 @@ CHAIN = ["mwl.find", "workflow.mpps-start", "workflow.store", "workflow.commit",
 
 @pytest.fixture
 def ris() -> Iterator[Any]:
-    started: list[wp.WorkflowSCP] = []
-
-    def start(**kw: Any) -> wp.WorkflowSCP:
-        scp = wp.start_workflow_scp(**kw)
-        started.append(scp)
-        return scp
-    yield start
-    for s in started:
-        s.stop()
+    f = peers.Factory(wp.start_workflow_scp)
+    yield f
+    f.stop_all()
 
 
 def chain(scp: wp.WorkflowSCP, listen: int) -> tuple[int, list[dict[str, Any]]]:

@@ -30,15 +30,9 @@ pytest.importorskip("pynetdicom")
 
 @pytest.fixture
 def commit_scp() -> Iterator[Any]:
-    started: list[wp.WorkflowSCP] = []
-
-    def start(**kw: Any) -> wp.WorkflowSCP:
-        scp = wp.start_commitment_scp(**kw)
-        started.append(scp)
-        return scp
-    yield start
-    for s in started:
-        s.stop()
+    f = peers.Factory(wp.start_commitment_scp)
+    yield f
+    f.stop_all()
 
 
 def commit(target: str, *, wait: float = 20.0, **params: Any) -> Finding:

@@ -22,6 +22,7 @@ from dicomdoctor.engine.playbook import make_playbook  # noqa: E402
 from dicomdoctor.engine.runner import run  # noqa: E402
 from dicomdoctor.net.timeouts import Timeouts  # noqa: E402
 from dicomdoctor.target import parse_target  # noqa: E402
+import peers  # noqa: E402
 
 pytestmark = pytest.mark.interop
 pytest.importorskip("pynetdicom")
@@ -30,15 +31,9 @@ SECRET = "s3cret-Passcode-42"
 
 @pytest.fixture
 def id_scp() -> Iterator[Any]:
-    started: list[wp.WorkflowSCP] = []
-
-    def start(**kw: Any) -> wp.WorkflowSCP:
-        scp = wp.start_identity_scp(**kw)
-        started.append(scp)
-        return scp
-    yield start
-    for s in started:
-        s.stop()
+    f = peers.Factory(wp.start_identity_scp)
+    yield f
+    f.stop_all()
 
 
 def identity(target: str, **params: Any) -> Finding:

@@ -21,6 +21,7 @@ from dicomdoctor.engine.playbook import make_playbook  # noqa: E402
 from dicomdoctor.engine.runner import run  # noqa: E402
 from dicomdoctor.net.timeouts import Timeouts  # noqa: E402
 from dicomdoctor.target import parse_target  # noqa: E402
+import peers  # noqa: E402
 
 pytestmark = pytest.mark.interop
 pytest.importorskip("pynetdicom")
@@ -28,15 +29,9 @@ pytest.importorskip("pynetdicom")
 
 @pytest.fixture
 def mpps_scp() -> Iterator[Any]:
-    started: list[wp.WorkflowSCP] = []
-
-    def start(**kw: Any) -> wp.WorkflowSCP:
-        scp = wp.start_mpps_scp(**kw)
-        started.append(scp)
-        return scp
-    yield start
-    for s in started:
-        s.stop()
+    f = peers.Factory(wp.start_mpps_scp)
+    yield f
+    f.stop_all()
 
 
 def cycle(target: str, *, dimse: float = 10.0, **params: Any) -> Finding:

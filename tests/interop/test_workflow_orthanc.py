@@ -205,15 +205,9 @@ def test_worklist_command_and_diagnose_against_orthanc(worklist_orthanc: Any, tm
 
 @pytest.fixture
 def mpps_scp() -> Iterator[Any]:
-    started: list[wp.WorkflowSCP] = []
-
-    def start(**kw: Any) -> wp.WorkflowSCP:
-        scp = wp.start_mpps_scp(**kw)
-        started.append(scp)
-        return scp
-    yield start
-    for s in started:
-        s.stop()
+    f = peers.Factory(wp.start_mpps_scp)
+    yield f
+    f.stop_all()
 
 
 def chain(peer: peers.OrthancPeer, mpps: str, listen: int, *extra: str) -> tuple[int, list[dict[str, Any]]]:

@@ -4,7 +4,7 @@ workflow playbook passing on it, and bad worklist files as bad input."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -17,22 +17,21 @@ from dicomdoctor.net.timeouts import Timeouts
 from dicomdoctor.sim.server import SimulatorThread
 from dicomdoctor.sim.workflow import load_worklist
 from dicomdoctor.target import parse_target
+import peers
 
 OPTIONS = RunOptions(timeouts=Timeouts(5, 5, 5, 5))
 
 
 @pytest.fixture
-def sim() -> Iterator[Any]:
-    started: list[SimulatorThread] = []
-
-    def start(*faults: str) -> str:
+def sim() -> Iterator[Callable[..., str]]:
+    """`sim(*faults)` -> the target text of a started simulator."""
+    def start(*faults: str) -> SimulatorThread:
         s = SimulatorThread("SIMULATOR", list(faults))
         s.start()
-        started.append(s)
-        return s.target()
-    yield start
-    for s in started:
-        s.stop()
+        return s
+    f = peers.Factory(start, view=lambda s: s.target())
+    yield f
+    f.stop_all()
 
 
 def one(target: str, check: str, **params: Any) -> Finding:

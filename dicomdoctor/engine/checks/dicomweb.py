@@ -63,6 +63,20 @@ def _judge(ctx: CheckContext, service: str, ex: HttpExchange, **facts: Any) -> j
                                 redirected=bool(ex.redirects), scheme=scheme, **facts)
 
 
+# The sentence for each transport outcome of an HTTP exchange that got no answer; {what} and {url} are filled
+# in per exchange.
+_FAILED_SENTENCES: dict[str, Msg] = {
+    "refused": msg("{what} {url}: the connection was refused"),
+    "timeout": msg("{what} {url}: the connection timed out"),
+    "unreachable": msg("{what} {url}: the host is unreachable"),
+    "reset": msg("{what} {url}: the connection was reset"),
+    "dns": msg("{what} {url}: the host name does not resolve"),
+    "no-response": msg("{what} {url}: no HTTP answer came in time"),
+    "closed": msg("{what} {url}: the server closed the connection without an answer"),
+    "not-http": msg("{what} {url}: the answer was not HTTP"),
+}
+
+
 def _what_happened(what: Text, ex: HttpExchange) -> Msg:
     """One clause: what the exchange got, in words."""
     if ex.outcome == "answered":
@@ -72,28 +86,15 @@ def _what_happened(what: Text, ex: HttpExchange) -> Msg:
                        status=ex.status, reason=reason, media_type=ex.media_type)
         return msg("{what} {url} answered HTTP {status}{reason}, no content type", what=what, url=ex.url,
                    status=ex.status, reason=reason)
-    # Whole sentences rather than "{what} {url}: {why}" with a table of clauses: a short clause such as "the
-    # connection was refused" is a catalogue key other modules may translate in another way.
+    # Whole sentences (_FAILED_SENTENCES) rather than "{what} {url}: {why}" with a clause: a short clause such as
+    # "the connection was refused" is a catalogue key other modules may translate in another way.
     o, w, u = ex.outcome, what, ex.url
-    if o == "refused":
-        return msg("{what} {url}: the connection was refused", what=w, url=u)
-    if o == "timeout":
-        return msg("{what} {url}: the connection timed out", what=w, url=u)
-    if o == "unreachable":
-        return msg("{what} {url}: the host is unreachable", what=w, url=u)
-    if o == "reset":
-        return msg("{what} {url}: the connection was reset", what=w, url=u)
-    if o == "dns":
-        return msg("{what} {url}: the host name does not resolve", what=w, url=u)
-    if o == "no-response":
-        return msg("{what} {url}: no HTTP answer came in time", what=w, url=u)
-    if o == "closed":
-        return msg("{what} {url}: the server closed the connection without an answer", what=w, url=u)
-    if o == "not-http":
-        return msg("{what} {url}: the answer was not HTTP", what=w, url=u)
     if o == "tls":
         return msg("{what} {url}: the TLS handshake failed ({outcome})", what=w, url=u,
                    outcome=ex.tls_outcome or "other")
+    sentence = _FAILED_SENTENCES.get(o)
+    if sentence is not None:
+        return Msg(sentence.template, {"what": w, "url": u})
     return msg("{what} {url}: {outcome}", what=w, url=u, outcome=o)
 
 
